@@ -1,0 +1,1 @@
+"""Running pipelines: run context, fingerprints and cache, and the executor."""

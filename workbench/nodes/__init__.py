@@ -1,0 +1,10 @@
+"""The built-in node catalog, one module per pipeline stage."""
+
+from __future__ import annotations
+
+from workbench.nodes.base import CATEGORIES, NodeSpec, NodeType, PortSpec
+
+# Modules that define built-in node types; each exposes NODE_TYPES (a tuple of NodeType subclasses).
+BUILTIN_MODULES: tuple[str, ...] = ()
+
+__all__ = ["BUILTIN_MODULES", "CATEGORIES", "NodeSpec", "NodeType", "PortSpec"]
