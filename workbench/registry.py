@@ -72,7 +72,9 @@ class NodeRegistry:
         for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
                 loaded = entry.load()
-                types = loaded if isinstance(loaded, list | tuple) else getattr(loaded, "NODE_TYPES", [loaded])
+                types = (
+                    loaded if isinstance(loaded, list | tuple) else getattr(loaded, "NODE_TYPES", [loaded])
+                )
                 for node_type in types:
                     self.register(node_type)
             except Exception as exc:  # noqa: BLE001 - a plugin must not break the app

@@ -88,6 +88,7 @@ class NodeContext:
         self.run = run
         self.node_id = node_id
         self._node_dir: Path | None = None
+        self.artifacts: dict[str, Path] = {}
 
     @property
     def device(self) -> str:
@@ -122,13 +123,19 @@ class NodeContext:
         rate_unit: str = "",
         **extra: Any,
     ) -> None:
-        self.run.emit(Progress(self.node_id, max(0.0, min(1.0, fraction)), label, eta_s, rate, rate_unit, extra))
+        self.run.emit(
+            Progress(self.node_id, max(0.0, min(1.0, fraction)), label, eta_s, rate, rate_unit, extra)
+        )
 
     def metrics(self, step: int, values: dict[str, float], kind: str = "epoch") -> None:
         self.run.emit(MetricsLogged(self.node_id, step, dict(values), kind))
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
+
+    def artifact(self, name: str, path: str | Path) -> None:
+        """Record a file or folder this node wrote (listed in the run report)."""
+        self.artifacts[name] = Path(path)
 
     def resolve_path(self, value: str | Path, must_exist: bool = True) -> Path:
         return self.run.resolve_path(value, must_exist=must_exist)

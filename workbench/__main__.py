@@ -1,0 +1,3 @@
+from workbench.cli import run_module
+
+run_module()

@@ -1,0 +1,258 @@
+"""The terminal face: ``workbench run | validate | nodes | predict | export``.
+
+Exit codes: 0 success, 1 the pipeline (or input) failed — one clear line on stderr per problem, never a
+traceback — 2 usage errors, 130 stopped with Ctrl-C. The desktop app is started by the ``workbench`` entry
+point in ``ui.launcher``; this module never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from workbench import __version__
+from workbench.errors import PipelineFileError, UserError, WorkbenchError
+from workbench.params import ParamError
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Model Workbench: train neural networks on your own tables. "
+        "Without a command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"model-workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a pipeline headless with a live progress display")
+    run.add_argument("pipeline", help="pipeline file (.json)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override a node parameter for this run (repeatable); the file is not changed",
+    )
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    run.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NODE_ID",
+        help="run only what this node needs (repeatable)",
+    )
+    run.add_argument(
+        "--report", metavar="FILE.json", help="write the run report (status, nodes, metrics) here"
+    )
+    run.add_argument("--quiet", action="store_true", help="print only errors and the final line")
+
+    validate = sub.add_parser("validate", help="check a pipeline file and print its problems")
+    validate.add_argument("pipeline")
+
+    nodes = sub.add_parser("nodes", help="print the node catalog")
+    fmt = nodes.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable catalog")
+    fmt.add_argument("--markdown", action="store_true", help="the node reference as Markdown")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
+        return int(exc.code or 0)
+    if args.command is None:
+        print(
+            "workbench: no command given; use 'workbench run PIPELINE' or start the desktop app with the "
+            "'workbench' launcher (python -m ui)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "validate":
+            return cmd_validate(args)
+        return cmd_nodes(args)
+    except UsageError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+    except (PipelineFileError, UserError, ParamError, WorkbenchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------- run
+
+
+def apply_overrides(pipeline: Any, overrides: Sequence[str]) -> None:
+    """Apply ``NODE.PARAM=VALUE`` strings, coercing VALUE with the parameter's spec."""
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UsageError(f"--set {item!r}: expected NODE_ID.PARAM=VALUE")
+        key, value = item.split("=", 1)
+        node_id, name = key.split(".", 1)
+        if node_id not in pipeline:
+            known = ", ".join(n.id for n in pipeline.nodes)
+            raise UsageError(f"--set {item!r}: no node {node_id!r} (nodes: {known})")
+        spec = pipeline.spec(node_id)
+        param = spec.param(name) if spec else None
+        if spec is not None and param is None:
+            names = ", ".join(p.name for p in spec.params) or "none"
+            raise UsageError(
+                f"--set {item!r}: {spec.type_id} has no parameter {name!r} (parameters: {names})"
+            )
+        try:
+            coerced = param.coerce(value) if param else value
+            if param:
+                param.check(coerced)
+        except ParamError as exc:
+            raise UsageError(f"--set {item!r}: {exc}") from None
+        pipeline.set_param(node_id, name, coerced)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.cli_display import TerminalDisplay
+    from workbench.execution.context import CancelToken
+    from workbench.execution.executor import Executor
+    from workbench.graph import Pipeline
+
+    pipeline = Pipeline.load(args.pipeline)
+    for warning in pipeline.load_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    apply_overrides(pipeline, args.overrides)
+    for target in args.target:
+        if target not in pipeline:
+            raise UsageError(f"--target {target!r}: no such node")
+    display = TerminalDisplay(pipeline, quiet=args.quiet)
+    token = CancelToken()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = Executor().run(
+                pipeline, args.target or None, reporter=display, token=token, device=args.device
+            )
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome["error"] = exc
+
+    # The run happens in a worker so Ctrl-C in the main thread can stop it cooperatively.
+    worker = threading.Thread(target=work, name="workbench-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        print("\nstopping after the current step… (Ctrl-C again to abort)", file=sys.stderr)
+        token.cancel()
+        worker.join()
+    display.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    report = result.report()
+    if args.report:
+        from workbench.project import atomic_write_text
+
+        atomic_write_text(args.report, json.dumps(report, indent=2, ensure_ascii=False))
+    for node_id, message in result.failures.items():
+        node = pipeline.node(node_id)
+        print(f"error: node {node_id!r} ({node.type}): {message}", file=sys.stderr)
+    display.summary(result)
+    if result.status == "stopped":
+        return 130
+    return 0 if result.status == "ok" else 1
+
+
+# --------------------------------------------------------------------------- validate, nodes
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from workbench.graph import Pipeline
+
+    pipeline = Pipeline.load(args.pipeline)
+    problems = pipeline.problems()
+    for warning in pipeline.load_warnings:
+        print(f"warning: {warning}")
+    for node_id, issues in problems.items():
+        for issue in issues:
+            print(f"{node_id}: {issue}")
+    if problems:
+        print(f"{sum(len(v) for v in problems.values())} problem(s) in {args.pipeline}", file=sys.stderr)
+        return 1
+    print(f"{args.pipeline}: {len(pipeline.nodes)} nodes, {len(pipeline.links)} links, no problems")
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from workbench.graph import default_registry
+
+    registry = default_registry()
+    if args.json:
+        print(json.dumps([t.spec.to_json() for t in registry], indent=2, ensure_ascii=False))
+    elif args.markdown:
+        print(catalog_markdown(registry))
+    else:
+        for node_type in registry:
+            spec = node_type.spec
+            ins = ", ".join(f"{p.name}:{p.type}" for p in spec.inputs) or "-"
+            outs = ", ".join(f"{p.name}:{p.type}" for p in spec.outputs) or "-"
+            print(f"{spec.type_id:22} {spec.title:28} in({ins}) out({outs})")
+    for error in registry.plugin_errors:
+        print(f"warning: {error}", file=sys.stderr)
+    return 0
+
+
+def catalog_markdown(registry: Any) -> str:
+    from workbench.nodes.base import CATEGORIES
+
+    lines = ["# Node reference", "", "Generated by `workbench nodes --markdown`; do not edit by hand.", ""]
+    titles = dict(CATEGORIES)
+    current = None
+    for node_type in registry:
+        spec = node_type.spec
+        if spec.category != current:
+            current = spec.category
+            lines += [f"## {titles.get(current, current)}", ""]
+        lines += [f"### `{spec.type_id}` — {spec.title}", ""]
+        if spec.help:
+            lines += [spec.help, ""]
+        for label, ports in (("Inputs", spec.inputs), ("Outputs", spec.outputs)):
+            if ports:
+                items = ", ".join(f"`{p.name}` ({p.type}{', optional' if p.optional else ''})" for p in ports)
+                lines += [f"{label}: {items}", ""]
+        if spec.params:
+            lines += ["| parameter | kind | default | help |", "|---|---|---|---|"]
+            for param in spec.params:
+                info = param.to_json()
+                extra = ""
+                if "choices" in info:
+                    extra = " (" + " / ".join(info["choices"]) + ")"
+                default = json.dumps(info["default"], ensure_ascii=False)
+                help_text = (param.help + extra).replace("|", "\\|")
+                lines.append(f"| `{param.name}` | {param.kind} | `{default}` | {help_text} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def run_module() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run_module()

@@ -1,0 +1,102 @@
+"""The per-run folder under the user data dir: run.log, report.json and manifest.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench import __version__, paths
+from workbench.project import atomic_write_text
+
+if TYPE_CHECKING:
+    from workbench.execution.executor import RunResult
+    from workbench.graph import Pipeline
+
+_LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "scikit-learn", "onnx", "onnxruntime")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"model-workbench": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class RunFolder:
+    run_id: str
+    path: Path
+
+    @classmethod
+    def create(cls, pipeline: Pipeline) -> RunFolder:
+        name = pipeline.path.stem if pipeline.path else "untitled"
+        name = re.sub(r"[^A-Za-z0-9_\-]+", "_", name)[:40] or "run"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        root = paths.runs_dir()
+        run_id = f"{stamp}-{name}"
+        path = root / run_id
+        suffix = 2
+        while path.exists():
+            run_id = f"{stamp}-{name}-{suffix}"
+            path = root / run_id
+            suffix += 1
+        path.mkdir(parents=True)
+        return cls(run_id, path)
+
+    def finish(self, run: RunResult, pipeline: Pipeline, fingerprints: dict[str, str], device: str) -> None:
+        atomic_write_text(self.path / "run.log", "\n".join(run.log) + "\n")
+        atomic_write_text(self.path / "report.json", json.dumps(run.report(), indent=2, ensure_ascii=False))
+        seeds = {
+            node.id: node.params["seed"]
+            for node in pipeline.nodes
+            if isinstance(node.params.get("seed"), int)
+        }
+        manifest: dict[str, Any] = {
+            "run_id": self.run_id,
+            "pipeline": str(pipeline.path) if pipeline.path else None,
+            "pipeline_fingerprint": _combine(fingerprints),
+            "node_fingerprints": fingerprints,
+            "data_fingerprints": {n: fingerprints[n] for n in fingerprints if _is_source(pipeline, n)},
+            "seeds": seeds,
+            "device_requested": device,
+            "devices": _devices(),
+            "versions": library_versions(),
+            "platform": platform.platform(),
+            "executable": sys.executable,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        atomic_write_text(self.path / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+
+
+def _combine(fingerprints: dict[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(fingerprints, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _is_source(pipeline: Pipeline, node_id: str) -> bool:
+    return not pipeline.input_links(node_id)
+
+
+def _devices() -> list[str]:
+    """Accelerators seen, without importing torch if nothing has yet (the manifest must stay cheap)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return ["cpu"]
+    found = ["cpu"]
+    try:
+        if torch.cuda.is_available():
+            found += [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001
+        pass
+    return found
