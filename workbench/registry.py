@@ -87,7 +87,10 @@ def builtin_registry(plugins: bool = True) -> NodeRegistry:
 
     registry = NodeRegistry()
     for module_name in BUILTIN_MODULES:
-        registry.load_module(module_name)
+        try:
+            registry.load_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - one broken stage must not take the whole app down
+            registry.plugin_errors.append(f"built-in nodes {module_name!r}: {type(exc).__name__}: {exc}")
     if plugins:
         registry.load_plugins()
     return registry
