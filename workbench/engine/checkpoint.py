@@ -1,0 +1,95 @@
+"""Resumable checkpoints: model, optimiser, scheduler, grad scaler, RNG states, epoch and history.
+
+Only tensors and plain containers are saved, so loading uses ``torch.load(weights_only=True)`` and never
+unpickles arbitrary objects. The architecture travels as JSON text, so a checkpoint can also seed
+transfer learning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    from workbench.engine.trainer import TrainState
+
+CHECKPOINT_FORMAT = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and (when initialised) CUDA generator states, as plain data."""
+    import numpy as np
+
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    out: dict[str, Any] = {
+        "python": [py_version, list(py_internal), py_gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype("int64")), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(data: dict[str, Any]) -> None:
+    import numpy as np
+
+    version, internal, gauss = data["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = data["numpy"]
+    np.random.set_state((name, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+    torch.set_rng_state(data["torch"])
+    if "cuda" in data and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(data["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: TrainState) -> Path:
+    """Write a checkpoint of ``state`` at the end of ``state.epoch`` (atomically: temp file, then rename)."""
+    path = Path(path)
+    callbacks = {}
+    for cb in state.callbacks.callbacks:
+        if hasattr(cb, "state_dict"):
+            callbacks[type(cb).__name__] = cb.state_dict()
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": state.epoch,
+        "batch_size": state.batch_size,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+        "scheduler_steps": state.scheduler_steps,
+        "scaler": state.scaler.state_dict() if state.scaler is not None else None,
+        "rng": rng_state(),
+        "history": [dict(r) for r in state.history],
+        "callbacks": callbacks,
+        "architecture": json.dumps(state.architecture) if state.architecture is not None else None,
+        "seed": state.config.seed,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``); tensors land on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"checkpoint {path.name} cannot be read safely: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or "model" not in data:
+        raise UserError(f"{path.name} is not a Model Workbench checkpoint (no model weights inside)")
+    if isinstance(data.get("architecture"), str):
+        data["architecture"] = json.loads(data["architecture"])
+    return data

@@ -1,0 +1,295 @@
+"""``train.supervised``: train a model spec on a dataset with the in-memory engine.
+
+A thin adapter: it turns the dataset into tensors (``workbench.tabular``), builds the module
+(``workbench.engine.models``), runs ``workbench.engine.trainer.fit`` with callbacks that report to the run
+(throttled progress, per-epoch metrics, log lines), and wraps the result in a ``TrainedModel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workbench import params as P
+from workbench.errors import UserError
+from workbench.nodes.base import NodeSpec, NodeType, PortSpec
+from workbench.ports import DATASET, HISTORY, MODEL, MODEL_SPEC
+
+
+class SupervisedTrain(NodeType):
+    spec = NodeSpec(
+        type_id="train.supervised",
+        title="Train (supervised)",
+        category="train",
+        help=(
+            "Trains the model on the dataset's training split and reports the validation loss every epoch. "
+            "Defaults: Adam, automatic loss (cross-entropy for classes, MSE for numbers), batch 64, 10 epochs. "
+            "Stop keeps the weights trained so far."
+        ),
+        inputs=(
+            PortSpec("dataset", DATASET, help="Splits from data.split (and transforms)."),
+            PortSpec("model", MODEL_SPEC, optional=True, help="Architecture; default Dense(128, relu)."),
+        ),
+        outputs=(
+            PortSpec("model", MODEL, help="Trained weights with the preprocessing chain and label mapping."),
+            PortSpec(
+                "history", HISTORY, help='Per-epoch losses and metrics: {"records": [...], "metrics": {...}}.'
+            ),
+        ),
+        params=(
+            P.Int("epochs", 10, minimum=1, maximum=100000, help="Passes over the training data."),
+            P.Int("batch_size", 64, minimum=1, maximum=1 << 20, help="Rows per optimiser step."),
+            P.Float("lr", 1e-3, minimum=1e-8, maximum=10.0, log_scale=True, label="Learning rate"),
+            P.Choice(
+                "optimizer",
+                "adam",
+                choices=("adam", "adamw", "sgd", "rmsprop"),
+                labels={"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"},
+            ),
+            P.Float("weight_decay", 0.0, minimum=0.0, maximum=1.0),
+            P.Float(
+                "momentum", 0.9, minimum=0.0, maximum=0.999, visible_if={"optimizer": ["sgd", "rmsprop"]}
+            ),
+            P.Bool("nesterov", False, visible_if={"optimizer": "sgd"}),
+            P.Choice(
+                "loss",
+                "auto",
+                choices=("auto", "cross_entropy", "bce", "mse", "mae", "huber"),
+                help="auto: cross-entropy for classes (binary cross-entropy for two), MSE for numbers.",
+            ),
+            P.Float(
+                "label_smoothing",
+                0.0,
+                minimum=0.0,
+                maximum=0.5,
+                visible_if={"loss": ["auto", "cross_entropy", "bce"]},
+            ),
+            P.Choice(
+                "class_weights",
+                "none",
+                choices=("none", "balanced", "custom"),
+                help="balanced: rare classes count more (n / (classes × count)).",
+            ),
+            P.Str(
+                "custom_class_weights",
+                "",
+                visible_if={"class_weights": "custom"},
+                placeholder="1, 2.5, 1",
+                help="One weight per class, in the order of the dataset's classes.",
+            ),
+            P.Choice(
+                "scheduler",
+                "none",
+                choices=("none", "step", "cosine", "one_cycle", "plateau"),
+                help="How the learning rate changes during training.",
+            ),
+            P.Int(
+                "step_size", 10, minimum=1, visible_if={"scheduler": "step"}, help="Epochs between lr drops."
+            ),
+            P.Float(
+                "gamma",
+                0.1,
+                minimum=0.0,
+                maximum=1.0,
+                visible_if={"scheduler": ["step", "plateau"]},
+                help="Factor applied to the lr at each drop.",
+            ),
+            P.Float("grad_clip", 0.0, minimum=0.0, help="Clip the gradient norm to this value (0 = off)."),
+            P.Int("seed", 0, minimum=0, help="Same seed, same data, same device: same result."),
+            P.Bool("early_stopping", False, help="Stop when the monitored value stops improving."),
+            P.Choice(
+                "monitor",
+                "val_loss",
+                choices=("val_loss", "train_loss", "val_accuracy"),
+                visible_if={"early_stopping": True},
+            ),
+            P.Int(
+                "patience",
+                5,
+                minimum=1,
+                visible_if={"early_stopping": True},
+                help="Epochs without improvement.",
+            ),
+            P.Bool(
+                "restore_best",
+                True,
+                visible_if={"early_stopping": True},
+                help="End with the best epoch's weights.",
+            ),
+            P.Int(
+                "checkpoint_every", 0, minimum=0, help="Save a resumable checkpoint every N epochs (0 = off)."
+            ),
+            P.Path(
+                "resume_from",
+                "",
+                optional=True,
+                filters=("Checkpoint (*.pt)",),
+                help="Continue an earlier run from its checkpoint (same model and settings).",
+            ),
+            P.Str("device", "auto", help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps."),
+            P.Choice(
+                "precision",
+                "auto",
+                choices=("auto", "fp32", "bf16", "fp16"),
+                help="auto: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on the CPU.",
+            ),
+            P.Choice(
+                "on_oom",
+                "fail",
+                choices=("fail", "halve"),
+                label="On out of memory",
+                help="halve: halve the batch size and continue instead of stopping.",
+            ),
+            P.Int(
+                "threads",
+                0,
+                minimum=0,
+                maximum=1024,
+                help="CPU threads (0 = all but one, left for the window).",
+            ),
+        ),
+        summary=("epochs", "batch_size", "lr"),
+        cacheable=True,
+    )
+
+    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        from workbench.engine import device as dev
+        from workbench.engine.callbacks import Checkpointer, EarlyStopping
+        from workbench.engine.models import build_model, default_spec, head_for
+        from workbench.engine.trained import TrainedModel
+        from workbench.engine.trainer import TrainConfig, TrainData, fit
+        from workbench.tabular.auto import prepare_for_training
+        from workbench.tabular.tensors import to_tensors
+
+        dataset = inputs["dataset"]
+        spec = inputs.get("model") or default_spec()
+        request = params["device"] if str(params["device"]).strip().lower() != "auto" else ctx.device
+        device = dev.resolve_device(request)
+        dataset = prepare_for_training(dataset, ctx.log)
+        splits = to_tensors(dataset, str(device))
+        y = splits.y_train
+        head, n_outputs = head_for(splits.task, len(splits.classes), int(y.shape[1]) if y.dim() > 1 else 1)
+        config = TrainConfig(
+            epochs=params["epochs"],
+            batch_size=params["batch_size"],
+            lr=params["lr"],
+            optimizer=params["optimizer"],
+            weight_decay=params["weight_decay"],
+            momentum=params["momentum"],
+            nesterov=params["nesterov"],
+            loss=params["loss"],
+            label_smoothing=params["label_smoothing"],
+            class_weights=_class_weights(params),
+            scheduler=params["scheduler"],
+            step_size=params["step_size"],
+            gamma=params["gamma"],
+            grad_clip=params["grad_clip"],
+            seed=params["seed"],
+            device=str(device),
+            precision=params["precision"],
+            threads=params["threads"],
+            on_oom=params["on_oom"],
+            resume_from=str(ctx.resolve_path(params["resume_from"])) if params.get("resume_from") else None,
+        )
+        dev.seed_everything(config.seed)  # same initial weights for the same seed
+        module, architecture = build_model(spec, tuple(splits.x_train.shape[1:]), n_outputs, head)
+        callbacks: list[Any] = [NodeReporter(ctx, len(splits.x_test) if splits.x_test is not None else 0)]
+        if params["early_stopping"]:
+            callbacks.append(
+                EarlyStopping(params["monitor"], params["patience"], restore_best=params["restore_best"])
+            )
+        if params["checkpoint_every"]:
+            callbacks.append(Checkpointer(ctx.node_dir / "checkpoints", params["checkpoint_every"]))
+        data = TrainData(splits.x_train, y, splits.x_val, splits.y_val, head, len(splits.classes))
+        result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
+        module = result.model.to("cpu").eval()
+        metrics = dict(result.metrics)
+        trained = TrainedModel(
+            module=module,
+            architecture=architecture,
+            task=splits.task,
+            classes=list(splits.classes),
+            target=dataset.target,
+            feature_names=list(splits.feature_names),
+            input_schema=dict(dataset.input_schema),
+            chain=[dict(step) for step in dataset.chain],
+            window=dict(dataset.window) if dataset.window else None,
+            history=[dict(r) for r in result.history],
+            metrics=metrics,
+            seed=config.seed,
+        )
+        history = {"records": [dict(r) for r in result.history], "metrics": metrics}
+        return {"model": trained, "history": history}
+
+
+def _class_weights(params: Mapping[str, Any]) -> Any:
+    mode = params["class_weights"]
+    if mode != "custom":
+        return mode
+    text = str(params.get("custom_class_weights", ""))
+    try:
+        return [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"custom_class_weights: {text!r} is not a comma-separated list of numbers") from None
+
+
+class NodeReporter:
+    """Engine callback → run events: fit started, throttled progress, per-epoch metrics, checkpoints, end.
+
+    Kept duck-typed (no engine import at module level) so this module imports without torch.
+    """
+
+    order = 50
+
+    def __init__(self, ctx: Any, n_test: int = 0, interval_s: float = 0.1) -> None:
+        from workbench.engine.callbacks import ProgressReporter
+
+        self.ctx = ctx
+        self.n_test = n_test
+        self.progress = ProgressReporter(ctx.progress, interval_s)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return _noop
+        raise AttributeError(name)
+
+    def on_fit_start(self, state: Any) -> None:
+        from workbench.engine.device import device_name
+
+        resumed = f" · resumed after epoch {state.start_epoch}" if state.start_epoch else ""
+        self.ctx.log(
+            f"fit started: {state.n_parameters:,} parameters ({state.n_trainable:,} trainable) · "
+            f"{device_name(state.device)} · {state.precision} · train {state.n_train:,} / val {state.n_val:,} / "
+            f"test {self.n_test:,} rows · batch {state.batch_size} · {state.epochs} epochs{resumed}"
+        )
+
+    def on_progress(self, state: Any) -> None:
+        self.progress.on_progress(state)
+
+    def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
+        self.progress.on_epoch_end(state, record)
+        values = {k: float(v) for k, v in record.items() if k != "epoch" and isinstance(v, int | float)}
+        self.ctx.metrics(state.epoch, values)
+
+    def on_checkpoint(self, state: Any, path: Any) -> None:
+        self.ctx.log(f"checkpoint saved: {path}")
+        if hasattr(self.ctx, "artifact"):  # listed in the run report; resume_from takes it
+            self.ctx.artifact("checkpoint", path.parent / "last.pt")
+
+    def on_log(self, state: Any, message: str) -> None:
+        self.ctx.log(message)
+
+    def on_fit_end(self, state: Any) -> None:
+        if state.stop_reason == "user":
+            self.ctx.log(
+                f"stopped by the user in epoch {state.epoch}, batch {state.batch}; keeping the weights so far"
+            )
+        rate = state.samples_per_second()
+        self.ctx.log(f"finished: {state.last_epoch_done} epoch(s) at {rate:,.0f} samples/s")
+
+
+def _noop(*args: Any) -> None:
+    return None
+
+
+NODE_TYPES = (SupervisedTrain,)
