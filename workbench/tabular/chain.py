@@ -1,0 +1,288 @@
+"""Applying fitted preprocessing steps. A step is a plain JSON dict (see docs/preprocessing.md); the same code
+applies it to the training splits and, later, to a raw table at prediction time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import UserError
+
+MISSING = "__missing__"
+OTHER = "__other__"
+UNSEEN = "__unseen__"
+DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+_PART_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+
+
+def _text_of(value: object) -> str:
+    return "True" if value is True else "False" if value is False else str(value)
+
+
+def factorize_text(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes per row (-1 for missing) and the text of each distinct value: one hash pass, no per-row strings."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, [_text_of(value.item() if hasattr(value, "item") else value) for value in uniques]
+
+
+def as_text(series: pd.Series) -> np.ndarray:
+    """Category values as text, the key one-hot/ordinal steps match on; missing becomes ``__missing__``."""
+    codes, texts = factorize_text(series)
+    return np.array([*texts, MISSING], dtype=object)[codes]
+
+
+def _codes(series: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Index of each row's text in ``categories``; -1 when not there (missing rows match ``__missing__``)."""
+    codes, texts = factorize_text(series)
+    lookup = pd.Index(list(categories), dtype=object).get_indexer(pd.Index([*texts, MISSING], dtype=object))
+    return lookup.astype(np.int64)[codes]
+
+
+def _replace_columns(features: list[str], column: str, new: list[str]) -> list[str]:
+    index = features.index(column)
+    return features[:index] + new + features[index + 1 :]
+
+
+def onehot_names(enc: dict) -> list[str]:
+    """Output column names of one encoded column, in order: categories, then __other__ (if any), __unseen__."""
+    column = enc["column"]
+    names = [f"{column}={category}" for category in enc["categories"]]
+    if enc.get("other_values"):
+        names.append(f"{column}={OTHER}")
+    names.append(f"{column}={UNSEEN}")
+    return names
+
+
+def apply_step(step: dict, frame: pd.DataFrame, stats: dict | None = None) -> pd.DataFrame:
+    """Apply one fitted step to ``frame`` (which holds at least the step's input features); returns a new frame.
+
+    ``stats`` (optional) collects counts such as unseen categories per column.
+    """
+    op = step["op"]
+    handler = _APPLY.get(op)
+    if handler is None:
+        raise UserError(f"unknown preprocessing step {op!r}; this model needs a newer Model Workbench")
+    return handler(step, frame, stats if stats is not None else {})
+
+
+def missing_mask(series: pd.Series) -> np.ndarray:
+    """Missing for imputation: NaN/None/NaT, and +/-inf in numeric columns."""
+    mask = series.isna().to_numpy()
+    if pd.api.types.is_float_dtype(series):
+        mask = mask | np.isinf(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return mask
+
+
+def _apply_impute(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    out = frame.copy(deep=False)
+    extra = {}
+    for column in step.get("indicators", []):
+        extra[f"{column}__missing"] = missing_mask(frame[column]).astype(np.float32)
+    for column in step["columns"]:
+        fill = step["fill"][column]
+        series = frame[column]
+        mask = missing_mask(series)
+        if mask.any():
+            if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+                out[column] = series.mask(mask, fill)
+            else:
+                out[column] = series.astype(object).mask(mask, fill)
+    for name, values in extra.items():
+        out[name] = values
+    return out
+
+
+def _apply_onehot(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    new: dict[str, np.ndarray] = {}
+    for enc in step["encodings"]:
+        column = enc["column"]
+        codes = _codes(frame[column], enc["categories"])
+        k = len(enc["categories"])
+        for index in range(k):
+            new[f"{column}={enc['categories'][index]}"] = (codes == index).astype(np.float32)
+        unknown = codes < 0
+        if enc.get("other_values"):
+            is_other = unknown & (_codes(frame[column], enc["other_values"]) >= 0)
+            new[f"{column}={OTHER}"] = is_other.astype(np.float32)
+            unknown &= ~is_other
+        new[f"{column}={UNSEEN}"] = unknown.astype(np.float32)
+        count = int(unknown.sum())
+        if count:
+            stats.setdefault("unseen", {})[column] = stats.get("unseen", {}).get(column, 0) + count
+    rest = frame.drop(columns=[enc["column"] for enc in step["encodings"]])
+    return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
+
+
+def _apply_ordinal(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    out = frame.copy(deep=False)
+    for enc in step["encodings"]:
+        codes = _codes(frame[enc["column"]], enc["categories"])
+        count = int((codes < 0).sum())
+        if count:
+            stats.setdefault("unseen", {})[enc["column"]] = count
+        out[enc["column"]] = codes.astype(np.float32)
+    return out
+
+
+def _apply_scale(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    out = frame.copy(deep=False)
+    for column, center, scale in zip(step["columns"], step["center"], step["scale"], strict=True):
+        values = frame[column].to_numpy(dtype=np.float32, na_value=np.nan)
+        result = np.subtract(values, np.float32(center), dtype=np.float32)
+        result *= np.float32(1.0 / scale)
+        out[column] = result
+    return out
+
+
+def _apply_datetime(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    new = {}
+    for column in step["columns"]:
+        values = frame[column]
+        if not pd.api.types.is_datetime64_any_dtype(values):
+            values = pd.to_datetime(values, errors="coerce", format="mixed")
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert(None)
+        for part in step["parts"]:
+            attribute = _PART_ATTRIBUTES.get(part, part)
+            new[f"{column}.{part}"] = getattr(values.dt, attribute).to_numpy(
+                dtype=np.float32, na_value=np.nan
+            )
+    rest = frame.drop(columns=step["columns"])
+    return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
+
+
+def _apply_drop(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in step["columns"] if c in frame.columns])
+
+
+def _apply_window(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    return frame  # windows are built from the matrix, see window_channels/make_windows
+
+
+_APPLY: dict[str, Callable[[dict, pd.DataFrame, dict], pd.DataFrame]] = {
+    "impute": _apply_impute,
+    "onehot": _apply_onehot,
+    "ordinal": _apply_ordinal,
+    "scale": _apply_scale,
+    "datetime": _apply_datetime,
+    "drop": _apply_drop,
+    "window": _apply_window,
+}
+
+
+def window_channels(frame: pd.DataFrame, window: dict) -> np.ndarray:
+    """The per-time-step matrix a window step reads: its columns, then the scaled past target if included."""
+    columns = list(window["columns"])
+    n = len(frame)
+    width = len(columns) + (1 if window.get("target_input") else 0)
+    out = np.empty((n, width), dtype=np.float32)
+    for index, column in enumerate(columns):
+        out[:, index] = frame[column].to_numpy(dtype=np.float32, na_value=np.nan)
+    if window.get("target_input"):
+        target = frame[window["target"]].to_numpy(dtype=np.float32, na_value=np.nan)
+        out[:, -1] = (target - np.float32(window["target_center"])) / np.float32(window["target_scale"])
+    return out
+
+
+def make_windows(matrix: np.ndarray, lookback: int, ends: np.ndarray) -> np.ndarray:
+    """Windows ``matrix[end - lookback + 1 : end + 1]`` for each end row, as one float32 (n, lookback, f) array."""
+    if len(ends) == 0:
+        return np.zeros((0, lookback, matrix.shape[1]), dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(matrix, lookback, axis=0)  # (n-L+1, f, L)
+    return np.ascontiguousarray(view[ends - lookback + 1].transpose(0, 2, 1), dtype=np.float32)
+
+
+def required_columns(chain: Sequence[dict], features: Sequence[str] | None = None) -> list[str]:
+    """The raw input columns a chain (or, without steps, the feature list) needs."""
+    if chain:
+        needed = list(chain[0]["features_in"])
+        window = chain[-1] if chain[-1]["op"] == "window" else None
+        if window and window.get("target_input") and window["target"] not in needed:
+            needed.append(window["target"])
+        return needed
+    if features is None:
+        raise ValueError("an empty chain needs the feature list")
+    return list(features)
+
+
+def transform_frame(chain: Sequence[dict], frame: pd.DataFrame, stats: dict | None = None) -> pd.DataFrame:
+    """Apply every step in order; the result holds the final feature columns (and untouched extra columns)."""
+    for step in chain:
+        frame = apply_step(step, frame, stats)
+    return frame
+
+
+def transform(
+    chain: Sequence[dict],
+    frame: pd.DataFrame,
+    features: Sequence[str] | None = None,
+    stats: dict | None = None,
+    log: Callable[[str], None] | None = None,
+) -> np.ndarray:
+    """Turn a RAW table into the model's input: float32 (n, f), or (n - lookback + 1, lookback, f) after a
+    window step. Column order is exactly the training feature order. Raises UserError naming missing columns;
+    unseen categories are counted into ``stats["unseen"]`` and logged.
+    """
+    needed = required_columns(chain, features)
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise UserError(
+            f"input table lacks column(s) {', '.join(missing)}; the model needs {', '.join(needed)}"
+        )
+    stats = {} if stats is None else stats
+    frame = transform_frame(chain, frame, stats)
+    if log and stats.get("unseen"):
+        parts = ", ".join(f"{column}: {count}" for column, count in stats["unseen"].items())
+        log(f"values not seen in training (treated as unseen): {parts}")
+    window = chain[-1] if chain and chain[-1]["op"] == "window" else None
+    if window:
+        matrix = window_channels(frame, window)
+        lookback = int(window["lookback"])
+        if len(matrix) < lookback:
+            raise UserError(f"the model reads windows of {lookback} rows; the input has only {len(matrix)}")
+        return make_windows(matrix, lookback, np.arange(lookback - 1, len(matrix)))
+    names = list(chain[-1]["features_out"]) if chain else list(features or [])
+    return frame_matrix(frame, names)
+
+
+def frame_matrix(frame: pd.DataFrame, columns: Sequence[str], chunk: int = 8192) -> np.ndarray:
+    """One float32 (n, f) array, filled in row blocks that stay in cache: no float64 copy of the whole table."""
+    sources = []
+    for column in columns:
+        series = frame[column]
+        if not pd.api.types.is_numeric_dtype(series):
+            raise UserError(
+                f"column {column!r} is not numeric ({series.dtype}); add prep.encode before training"
+            )
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_extension_array_dtype(series):
+            sources.append(series.to_numpy(dtype=np.float32, na_value=np.nan))
+        else:
+            sources.append(series.to_numpy())
+    n = len(frame)
+    out = np.empty((n, len(columns)), dtype=np.float32)
+    for start in range(0, n, chunk):
+        block = out[start : start + chunk]
+        for index, values in enumerate(sources):
+            block[:, index] = values[start : start + chunk]
+    return out
+
+
+def encode_labels(values: Any, classes: Sequence[Any]) -> np.ndarray:
+    """Class ids (int64, index into ``classes``) for label values; UserError for labels not in ``classes``."""
+    series = pd.Series(values)
+    index = pd.Index(list(classes))
+    codes = index.get_indexer(series)
+    if (codes < 0).any():
+        unknown = series[codes < 0].unique()[:5]
+        raise UserError(f"label(s) {', '.join(map(str, unknown))} are not among the classes {list(classes)}")
+    return codes.astype(np.int64)
+
+
+def decode_labels(ids: Any, classes: Sequence[Any]) -> list:
+    """Original label values for class ids."""
+    lookup = list(classes)
+    return [lookup[int(i)] for i in np.asarray(ids).reshape(-1)]

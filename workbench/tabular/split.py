@@ -1,0 +1,153 @@
+"""Splitting a table into train/validation/test with a detected task, stratified or in time order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import UserError
+from workbench.tabular.dataset import CLASSIFICATION, REGRESSION, Dataset, column_kind, plain
+
+MAX_CLASSES_FOR_NUMBERS = 20
+
+
+def detect_task(target: pd.Series) -> str:
+    """Classification for text/bool targets and for whole numbers with few distinct values; else regression."""
+    values = target.dropna()
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return CLASSIFICATION
+    distinct = values.nunique()
+    whole = bool(np.all(np.mod(values.to_numpy(dtype=np.float64), 1.0) == 0))
+    if whole and distinct <= MAX_CLASSES_FOR_NUMBERS and distinct < max(3, 0.5 * len(values)):
+        return CLASSIFICATION
+    return REGRESSION
+
+
+def _sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    if test_fraction > 0 and n_test == 0 and n >= 3:
+        n_test = 1
+    if val_fraction > 0 and n_val == 0 and n >= 3:
+        n_val = 1
+    return n_val, n_test
+
+
+def split_table(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    task: str = "auto",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    stratify: bool = True,
+    time_column: str = "",
+    shuffle: bool = True,
+    features: Sequence[str] = (),
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> Dataset:
+    """Build a Dataset: drop rows without a target (counted), detect the task, split, record roles."""
+    say = log or (lambda _message: None)
+    if target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:30]))
+        raise UserError(f"data.split: target column {target!r} not found; columns are {shown}")
+    if time_column and time_column not in frame.columns:
+        raise UserError(f"data.split: time column {time_column!r} not found")
+    if val_fraction + test_fraction >= 0.95:
+        raise UserError("data.split: validation + test fractions leave no training rows; lower them")
+    has_target = frame[target].notna().to_numpy()
+    dropped = int((~has_target).sum())
+    if not has_target.any():
+        raise UserError(f"data.split: target column {target!r} has no values; choose another target")
+    if dropped:
+        say(f"dropped {dropped} row(s) whose target {target!r} is missing")
+        frame = frame.loc[has_target]
+    task = detect_task(frame[target]) if task == "auto" else task
+    if task not in (CLASSIFICATION, REGRESSION):
+        raise UserError(f"data.split: task must be auto, classification or regression, not {task!r}")
+    classes: list = []
+    if task == CLASSIFICATION:
+        classes = sorted((plain(v) for v in frame[target].unique()), key=lambda v: (str(type(v)), v))
+        if len(classes) < 2:
+            raise UserError(
+                f"data.split: target {target!r} has one class ({classes[0]!r}); classification needs at least two"
+            )
+    else:
+        if not pd.api.types.is_numeric_dtype(frame[target]):
+            raise UserError(f"data.split: regression needs a numeric target; {target!r} holds text")
+    n = len(frame)
+    if n < 3:
+        raise UserError(f"data.split: only {n} row(s) with a target; at least 3 are needed")
+    if features:
+        unknown = [c for c in features if c not in frame.columns]
+        if unknown:
+            raise UserError(f"data.split: feature column(s) {', '.join(unknown)} not found")
+        feature_list = [c for c in features if c != target]
+    else:
+        feature_list = [c for c in frame.columns if c not in (target, time_column)]
+    if not feature_list:
+        raise UserError("data.split: no feature columns left besides the target; keep more columns")
+    rng = np.random.default_rng(seed)
+    ordered = False
+    if time_column or not shuffle:
+        if time_column:
+            frame = frame.sort_values(time_column, kind="stable")
+        positions = np.arange(n)
+        n_val, n_test = _sizes(n, val_fraction, test_fraction)
+        n_train = n - n_val - n_test
+        parts = positions[:n_train], positions[n_train : n_train + n_val], positions[n_train + n_val :]
+        ordered = True
+        say(f"time-ordered split by {time_column or 'row order'}")
+    elif task == CLASSIFICATION and stratify:
+        codes = pd.Index(classes).get_indexer(frame[target])
+        chunks: list[list[np.ndarray]] = [[], [], []]
+        for code in range(len(classes)):
+            members = rng.permutation(np.flatnonzero(codes == code))
+            n_val, n_test = _sizes(len(members), val_fraction, test_fraction)
+            if len(members) - n_val - n_test < 1:
+                n_val, n_test = 0, 0
+            chunks[0].append(members[n_val + n_test :])
+            chunks[1].append(members[:n_val])
+            chunks[2].append(members[n_val : n_val + n_test])
+        parts = tuple(np.sort(np.concatenate(chunk)) for chunk in chunks)
+    else:
+        positions = rng.permutation(n)
+        n_val, n_test = _sizes(n, val_fraction, test_fraction)
+        parts = (
+            np.sort(positions[n_val + n_test :]),
+            np.sort(positions[:n_val]),
+            np.sort(positions[n_val : n_val + n_test]),
+        )
+    train, val, test = (frame.iloc[p].reset_index(drop=True) for p in parts)
+    if task == CLASSIFICATION and train[target].nunique() < 2:
+        raise UserError(
+            f"data.split: the training split has one class of {target!r}; use more rows or lower test/validation fractions"
+        )
+    roles = {c: "feature" for c in feature_list}
+    roles[target] = "target"
+    if time_column:
+        roles[time_column] = "time"
+    for column in frame.columns:
+        roles.setdefault(str(column), "ignored")
+    say(
+        f"{task}: {len(train)} train / {len(val)} validation / {len(test)} test rows, {len(feature_list)} features"
+    )
+    return Dataset(
+        train=train,
+        val=val,
+        test=test,
+        target=target,
+        task=task,
+        features=list(feature_list),
+        input_schema={c: column_kind(frame[c]) for c in feature_list},
+        classes=classes,
+        chain=[],
+        time_column=time_column or None,
+        ordered=ordered,
+        roles=roles,
+        seed=seed,
+        dropped_rows=dropped,
+    )
