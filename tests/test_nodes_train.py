@@ -276,3 +276,36 @@ def test_sequence_models_learn_a_windowed_series(cell):
     assert model.architecture["kind"] == "sequence" and model.architecture["input_shape"] == [12, 1]
     assert model.window is not None and model.window["lookback"] == 12
     assert records[-1]["val_loss"] < 0.1 * records[0]["val_loss"] or records[-1]["val_loss"] < 0.02
+
+
+def test_regression_target_far_from_zero_is_standardised_and_predicts_in_original_units():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (1200, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame["price"] = 2500.0 + 300.0 * x[:, 0] - 120.0 * x[:, 1] + rng.normal(0, 5, 1200)
+    dataset = split_table(frame, "price", task="regression")
+    linear = run_node(LinearModel)[0]["model"]
+    out, reporter = run_node(
+        SupervisedTrain, {"dataset": dataset, "model": linear}, {"epochs": 40, "lr": 0.02}
+    )
+    model = out["model"]
+    from workbench.tabular.auto import prepare_for_training
+    from workbench.tabular.tensors import to_tensors
+
+    splits = to_tensors(prepare_for_training(dataset, lambda _m: None), "cpu")
+    pred = model.predict_tensor(splits.x_test)
+    mae = (pred - splits.y_test).abs().mean().item()
+    assert mae < 15.0  # noise is 5; without standardising the output stays thousands off
+    assert model.metrics["target_scaled"] is True
+    assert abs(model.history[-1]["val_mae"] - mae) < 5.0  # reported MAE is in price units, not std units
+    live = [
+        e.values["val_mae"] for e in reporter.events if isinstance(e, MetricsLogged) and "val_mae" in e.values
+    ]
+    assert live[-1] == pytest.approx(model.history[-1]["val_mae"], rel=1e-6)
+    unscaled, _ = run_node(
+        SupervisedTrain,
+        {"dataset": dataset, "model": linear},
+        {"epochs": 40, "lr": 0.02, "scale_target": False},
+    )
+    worse = (unscaled["model"].predict_tensor(splits.x_test) - splits.y_test).abs().mean().item()
+    assert worse > 10 * mae

@@ -37,7 +37,7 @@ def pipeline_to_json(pipeline: Pipeline) -> dict[str, Any]:
         if node.title:
             entry["title"] = node.title
         entry["params"] = node.params
-        entry["position"] = [round(node.position[0], 2), round(node.position[1], 2)]
+        entry["position"] = [float(round(node.position[0], 2)), float(round(node.position[1], 2))]
         nodes.append(entry)
     links = [{"from": [k.source, k.source_port], "to": [k.target, k.target_port]} for k in pipeline.links]
     out: dict[str, Any] = {"format_version": FORMAT_VERSION, "app": f"model-workbench {__version__}"}

@@ -140,6 +140,13 @@ class SupervisedTrain(NodeType):
                 label="On out of memory",
                 help="halve: halve the batch size and continue instead of stopping.",
             ),
+            P.Bool(
+                "scale_target",
+                True,
+                label="Standardise target",
+                help="Regression only: learn the target in standard units (mean 0, std 1 on the training split), "
+                "then fold the scaling back into the output layer so predictions come out in original units.",
+            ),
             P.Int(
                 "threads",
                 0,
@@ -200,10 +207,21 @@ class SupervisedTrain(NodeType):
             )
         if params["checkpoint_every"]:
             callbacks.append(Checkpointer(ctx.node_dir / "checkpoints", params["checkpoint_every"]))
-        data = TrainData(splits.x_train, y, splits.x_val, splits.y_val, head, len(splits.classes))
+        y_val = splits.y_val
+        scale = None
+        if head == "regression" and params["scale_target"]:
+            scale = target_scaling(y)
+            y, y_val = scale.forward(y), (scale.forward(y_val) if y_val is not None else None)
+            ctx.log("target standardised for training; predictions are in the original units")
+            if scale.std.numel() == 1:
+                callbacks[0].mae_factor = float(scale.std.reshape(()))
+        data = TrainData(splits.x_train, y, splits.x_val, y_val, head, len(splits.classes))
         result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
         module = result.model.to("cpu").eval()
         metrics = dict(result.metrics)
+        if scale is not None:
+            scale.fold_into(module)
+            scale.to_original_units(metrics, result.history)
         trained = TrainedModel(
             module=module,
             architecture=architecture,
@@ -220,6 +238,48 @@ class SupervisedTrain(NodeType):
         )
         history = {"records": [dict(r) for r in result.history], "metrics": metrics}
         return {"model": trained, "history": history}
+
+
+class TargetScaling:
+    """Standardises regression targets for training, then folds the inverse into the output layer.
+
+    Folding (W' = W·std, b' = b·std + mean) keeps the architecture unchanged, so the in-app model, the ONNX
+    export and the bundle all predict in original units with no extra step to forget.
+    """
+
+    def __init__(self, mean: Any, std: Any) -> None:
+        self.mean, self.std = mean, std
+
+    def forward(self, y: Any) -> Any:
+        return (y - self.mean.to(y.device)) / self.std.to(y.device)
+
+    def fold_into(self, module: Any) -> None:
+        import torch
+
+        head = getattr(module, "head", None)
+        if not isinstance(head, torch.nn.Linear):
+            raise RuntimeError("cannot fold target scaling: the model has no linear output layer 'head'")
+        mean, std = self.mean.to("cpu", torch.float32), self.std.to("cpu", torch.float32)
+        with torch.no_grad():
+            head.weight.mul_(std.unsqueeze(1))
+            head.bias.mul_(std).add_(mean)
+
+    def to_original_units(self, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        """MAE figures scale back exactly for one target; losses stay in standard units (said in the name)."""
+        if self.std.numel() != 1:
+            return
+        factor = float(self.std.reshape(()))
+        for record in [metrics, *history]:
+            for key in list(record):
+                if key.endswith("_mae") and isinstance(record[key], int | float):
+                    record[key] = record[key] * factor
+        metrics["target_scaled"] = True
+
+
+def target_scaling(y: Any) -> TargetScaling:
+    mean = y.mean(dim=0)
+    std = y.std(dim=0, unbiased=False).clamp_min(1e-12)
+    return TargetScaling(mean, std)
 
 
 def _class_weights(params: Mapping[str, Any]) -> Any:
@@ -246,6 +306,7 @@ class NodeReporter:
 
         self.ctx = ctx
         self.n_test = n_test
+        self.mae_factor = 1.0
         self.progress = ProgressReporter(ctx.progress, interval_s)
 
     def __getattr__(self, name: str) -> Any:
@@ -269,6 +330,9 @@ class NodeReporter:
     def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
         self.progress.on_epoch_end(state, record)
         values = {k: float(v) for k, v in record.items() if k != "epoch" and isinstance(v, int | float)}
+        for key in values:
+            if key.endswith("_mae"):
+                values[key] *= self.mae_factor  # original units when the target was standardised
         self.ctx.metrics(state.epoch, values)
 
     def on_checkpoint(self, state: Any, path: Any) -> None:
