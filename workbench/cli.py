@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="machine-readable catalog")
     fmt.add_argument("--markdown", action="store_true", help="the node reference as Markdown")
 
+    from workbench.cli_model import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -85,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "validate":
             return cmd_validate(args)
-        return cmd_nodes(args)
+        if args.command == "nodes":
+            return cmd_nodes(args)
+        return int(args.handler(args))
     except UsageError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return 2

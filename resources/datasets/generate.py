@@ -138,6 +138,16 @@ def breast_cancer() -> pd.DataFrame:
     return frame.round(5)
 
 
+def digits() -> pd.DataFrame:
+    """scikit-learn's bundled UCI handwritten digits: 8x8 images as 64 pixel columns (0-16), label `digit`."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    frame = pd.DataFrame(bunch.data.astype(int), columns=[f"px{r}{c}" for r in range(8) for c in range(8)])
+    frame["digit"] = bunch.target.astype(int)
+    return frame
+
+
 def student_performance(rows: int = 1000, seed: int = 37) -> pd.DataFrame:
     """Students' habits and background and their final grade (0-100) plus pass/fail at 50."""
     rng = np.random.default_rng(seed)
@@ -199,6 +209,7 @@ DATASETS = {
     "stock_prices.csv": daily_prices,
     "breast_cancer.csv": breast_cancer,
     "student_performance.csv": student_performance,
+    "digits.csv": digits,
 }
 
 

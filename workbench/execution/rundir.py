@@ -39,7 +39,7 @@ class RunFolder:
 
     @classmethod
     def create(cls, pipeline: Pipeline) -> RunFolder:
-        name = pipeline.path.stem if pipeline.path else "untitled"
+        name = pipeline.path.name.split(".")[0] if pipeline.path else "untitled"
         name = re.sub(r"[^A-Za-z0-9_\-]+", "_", name)[:40] or "run"
         stamp = time.strftime("%Y%m%d-%H%M%S")
         root = paths.runs_dir()

@@ -11,6 +11,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workbench.nodes.transform",
     "workbench.nodes.model",
     "workbench.nodes.train",
+    "workbench.nodes.evaluate",
+    "workbench.nodes.deploy",
 )
 
 __all__ = ["BUILTIN_MODULES", "CATEGORIES", "NodeSpec", "NodeType", "PortSpec"]

@@ -1,0 +1,114 @@
+"""``workbench predict`` and ``workbench export``: the bundle from the terminal.
+
+``add_commands(subparsers)`` adds both subcommands; each sets ``handler`` to a function ``(args) -> int``
+(0 success, 1 a problem reported on stderr in one line, 130 stopped). No Qt, and torch only when needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import PipelineFileError, UserError, WorkbenchError
+from workbench.params import ParamError
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``predict`` and ``export`` on the CLI's subparsers object."""
+    predict = subparsers.add_parser(
+        "predict", help="predict a table (CSV, Parquet, Excel, JSON) with an exported bundle"
+    )
+    predict.add_argument(
+        "bundle", help="bundle folder (or its .zip) written by deploy.export / workbench export"
+    )
+    predict.add_argument("input", help="table with the model's input columns")
+    predict.add_argument("-o", "--output", required=True, help="predictions file (.csv or .parquet)")
+    predict.add_argument("--proba", action="store_true", help="add class probability columns")
+    predict.set_defaults(handler=cmd_predict)
+
+    export = subparsers.add_parser("export", help="run a pipeline up to a training node and export its model")
+    export.add_argument("pipeline", help="pipeline file (.json)")
+    export.add_argument(
+        "--node", required=True, metavar="TRAIN_NODE_ID", help="the node whose model to export"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="FOLDER", help="bundle folder to write")
+    export.add_argument("--zip", action="store_true", help="also write FOLDER.zip")
+    export.add_argument("--device", default="auto", help="training device: auto | cpu | cuda | cuda:N | mps")
+    export.set_defaults(handler=cmd_export)
+
+
+def _guard(fn: Any, args: argparse.Namespace) -> int:
+    try:
+        return fn(args)
+    except (PipelineFileError, UserError, ParamError, WorkbenchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``workbench predict BUNDLE INPUT -o OUTPUT [--proba]``."""
+    return _guard(_predict, args)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from workbench.export.predictor import Predictor, write_table
+    from workbench.tabular.io import read_table
+
+    predictor = Predictor.from_bundle(args.bundle)
+    frame = read_table(args.input)
+    result = predictor.predict(frame, proba=args.proba)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    path = write_table(result.table, args.output)
+    print(f"{len(result.table):,} prediction(s) written to {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``workbench export PIPELINE --node TRAIN_NODE_ID -o FOLDER [--zip]``."""
+    return _guard(_export, args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.execution.executor import Executor
+    from workbench.graph import Pipeline
+    from workbench.nodes.deploy import export_model
+    from workbench.ports import MODEL
+
+    pipeline = Pipeline.load(args.pipeline)
+    if args.node not in pipeline:
+        known = ", ".join(n.id for n in pipeline.nodes)
+        raise UserError(f"--node {args.node!r}: no such node in {args.pipeline} (nodes: {known})")
+    spec = pipeline.spec(args.node)
+    if spec is None or not any(port.type == MODEL for port in spec.outputs):
+        raise UserError(
+            f"--node {args.node!r}: {pipeline.node(args.node).type} does not output a trained model"
+        )
+    port = next(p.name for p in spec.outputs if p.type == MODEL)
+    dataset_link = pipeline.input_links(args.node).get("dataset")
+    executor = Executor()
+    result = executor.run(pipeline, [args.node], device=args.device, reporter=_Progress())
+    if result.status != "ok":
+        for node_id, message in result.failures.items():
+            print(f"error: node {node_id!r}: {message}", file=sys.stderr)
+        return 130 if result.status == "stopped" else 1
+    model = result.output(args.node, port)
+    dataset = result.output(dataset_link.source, dataset_link.source_port) if dataset_link else None
+    bundle = export_model(model, dataset, Path(args.output), args.zip, lambda m: print(m, file=sys.stderr),
+                          executor.last_fingerprints.get(args.node))  # fmt: skip
+    print(f"bundle written to {bundle.path}" + (f" (and {bundle.zip_path})" if bundle.zip_path else ""))
+    return 0
+
+
+class _Progress:
+    """Prints node failures and log warnings while the pipeline runs; quiet otherwise."""
+
+    def __call__(self, event: Any) -> None:
+        level = getattr(event, "level", None)
+        if level in ("warning", "error"):
+            print(f"{level}: {event.message}", file=sys.stderr)

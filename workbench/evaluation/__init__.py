@@ -1,0 +1,1 @@
+"""Evaluation and explainability: scikit-learn metrics, permutation importance, surrogate trees."""

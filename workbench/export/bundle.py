@@ -1,0 +1,319 @@
+"""Writing the model bundle: a folder anyone can use offline, parity-checked before it is handed out.
+
+Files (see docs in the README each bundle carries): ``model.onnx`` (one file, dynamic batch), ``model.pt2``
+(``torch.export``), ``weights.safetensors`` + ``architecture.json`` (what this app reloads, never pickle),
+``preprocessing.json`` (the fitted chain and label mapping), ``manifest.json`` (task, schema, metrics,
+fingerprints, versions, checksums of every file), ``predict.py`` (standalone) and ``README.md`` (model card).
+
+The folder is written under a temporary name and renamed only after the parity check passed, so a refused
+export never leaves a half-written bundle behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import logging
+import platform
+import shutil
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench import __version__
+from workbench.errors import UserError
+from workbench.export import model_card
+from workbench.export.parity import TOLERANCE, check_parity, file_sha256
+
+BUNDLE_FORMAT = 1
+ONNX_INPUT = "features"
+ONNX_OUTPUT = "output"
+FILES = (
+    "model.onnx",
+    "model.pt2",
+    "weights.safetensors",
+    "architecture.json",
+    "preprocessing.json",
+    "predict.py",
+    "README.md",
+)
+_LIBRARIES = ("torch", "numpy", "pandas", "scikit-learn", "onnx", "onnxscript", "onnxruntime", "safetensors")
+
+
+@dataclass
+class Bundle:
+    """What flows on a BUNDLE wire: the folder (and zip) plus the manifest it was written with."""
+
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    zip_path: Path | None = None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Figures the executor copies into the run report."""
+        out: dict[str, Any] = {}
+        if "parity_max_abs_diff" in self.manifest:
+            out["parity_max_abs_diff"] = self.manifest["parity_max_abs_diff"]
+        out["bundle_bytes"] = sum(int(f.get("bytes", 0)) for f in self.manifest.get("files", {}).values())
+        return out
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly values from numpy/pandas scalars inside nested dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN/inf
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def preprocessing_spec(model: Any) -> dict[str, Any]:
+    """The content of preprocessing.json for a TrainedModel: input columns and kinds, the fitted steps,
+    the model-input feature order, window settings and the label mapping."""
+    from workbench.tabular.chain import MISSING, OTHER, UNSEEN, required_columns
+
+    chain = [dict(step) for step in (model.chain or [])]
+    window = dict(model.window) if model.window else None
+    if window is None and chain and chain[-1].get("op") == "window":
+        window = dict(chain[-1])
+    columns = required_columns(chain, list(model.feature_names))
+    schema = dict(model.input_schema or {})
+    if window and window.get("target_input"):
+        schema.setdefault(window["target"], "numeric")
+    return plain(
+        {
+            "format": BUNDLE_FORMAT,
+            "input_columns": columns,
+            "input_schema": {c: schema.get(c) for c in columns},
+            "steps": chain,
+            "feature_names": list(model.feature_names),
+            "input_shape": list(model.architecture.get("input_shape", [])),
+            "window": window,
+            "labels": {
+                "task": model.task,
+                "target": model.target,
+                "head": model.head,
+                "classes": list(model.classes or []),
+            },
+            "buckets": {"missing": MISSING, "other": OTHER, "unseen": UNSEEN},
+        }
+    )
+
+
+def library_versions() -> dict[str, str]:
+    out = {"model-workbench": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def _check_rows(model: Any, rows: np.ndarray | None) -> np.ndarray:
+    """Held-out model-input rows for parity, or seeded random rows of the right shape when there are none."""
+    shape = [int(s) for s in model.architecture["input_shape"]]
+    if rows is not None and len(rows) >= 2:
+        return np.ascontiguousarray(rows[:512], dtype=np.float32)
+    return np.random.default_rng(0).standard_normal((64, *shape)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """The ONNX exporter prints progress and warns about optional packages; keep the user's log clean."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _export_programs(module: Any, example: np.ndarray, folder: Path) -> tuple[str, int]:
+    """Write model.pt2 and model.onnx (weights inside, dynamic batch); returns (pt2 sha256, opset)."""
+    import onnx
+    import torch
+
+    x = torch.from_numpy(example)
+    batch = torch.export.Dim("batch", min=1, max=1 << 24)
+    dynamic = ({0: batch},)
+    try:
+        with _quiet():
+            program = torch.export.export(module, (x,), dynamic_shapes=dynamic)
+            torch.export.save(program, str(folder / "model.pt2"))
+            torch.onnx.export(
+                program,
+                (x,),
+                str(folder / "model.onnx"),
+                input_names=[ONNX_INPUT],
+                output_names=[ONNX_OUTPUT],
+                dynamic_shapes=dynamic,
+                external_data=False,
+                dynamo=True,
+            )
+    except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"export: this model could not be exported ({first[:200]})") from exc
+    if (folder / "model.onnx.data").exists():
+        raise UserError("export: the ONNX exporter wrote external weights; a single-file model was expected")
+    opset = max(
+        (
+            o.version
+            for o in onnx.load(str(folder / "model.onnx")).opset_import
+            if o.domain in ("", "ai.onnx")
+        ),
+        default=0,
+    )
+    return file_sha256(folder / "model.pt2"), int(opset)
+
+
+def _prepare_target(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"path: {folder} is a file; choose a folder for the bundle")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
+        raise UserError(f"path: {folder} already holds other files; choose an empty or new folder")
+
+
+def write_bundle(
+    model: Any,
+    folder: str | Path,
+    *,
+    check_rows: np.ndarray | None = None,
+    make_zip: bool = False,
+    metrics: Mapping[str, Any] | None = None,
+    data_fingerprint: str | None = None,
+    pipeline_fingerprint: str | None = None,
+    device: str = "cpu",
+    tolerance: float = TOLERANCE,
+    log: Callable[[str], None] | None = None,
+) -> Bundle:
+    """Export ``model`` (a TrainedModel) to ``folder``; refuse with UserError if parity exceeds ``tolerance``.
+
+    ``check_rows`` are held-out model-input rows (e.g. the test split after preprocessing) for the parity
+    check; an existing bundle in ``folder`` is replaced, any other non-empty folder is refused.
+    """
+    from safetensors.torch import save_file
+
+    say = log or (lambda _message: None)
+    folder = Path(folder).resolve()
+    _prepare_target(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        module = model.module.to("cpu").eval()
+        rows = _check_rows(model, check_rows)
+        pt2_sha, opset = _export_programs(module, rows[: max(2, min(len(rows), 8))], staging)
+        parity = check_parity(module, staging / "model.pt2", pt2_sha, staging / "model.onnx", rows)
+        say(
+            f"parity on {parity.rows} rows: .pt2 {parity.pt2_max_abs_diff:.2e}, "
+            f"ONNX {parity.onnx_max_abs_diff:.2e} (max abs diff)"
+        )
+        if not parity.max_abs_diff <= tolerance:
+            raise UserError(
+                f"export refused: the exported model differs from the trained one by {parity.max_abs_diff:.3g} "
+                f"(more than {tolerance:g}); report this model's architecture as a bug"
+            )
+        save_file(
+            model.state_dict(), str(staging / "weights.safetensors"), metadata={"format": "model-workbench"}
+        )
+        _write_json(staging / "architecture.json", plain(model.architecture))
+        prep = preprocessing_spec(model)
+        _write_json(staging / "preprocessing.json", prep)
+        template = Path(__file__).with_name("predict_template.py").read_text(encoding="utf-8")
+        (staging / "predict.py").write_text(template, encoding="utf-8")
+        manifest = _manifest(model, prep, parity.to_json(), opset, metrics, data_fingerprint,
+                             pipeline_fingerprint, device)  # fmt: skip
+        (staging / "README.md").write_text(model_card.render(manifest, prep), encoding="utf-8")
+        manifest["files"] = {
+            name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+            for name in FILES
+        }
+        _write_json(staging / "manifest.json", manifest)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    zip_path = _zip(folder) if make_zip else None
+    say(f"bundle written to {folder}" + (f" and {zip_path.name}" if zip_path else ""))
+    return Bundle(folder, manifest, zip_path)
+
+
+def _manifest(model: Any, prep: dict, parity: dict, opset: int, metrics: Mapping[str, Any] | None,
+              data_fp: str | None, pipeline_fp: str | None, device: str) -> dict[str, Any]:  # fmt: skip
+    figures = {k: v for k, v in dict(metrics or {}).items() if isinstance(v, int | float | str | bool)}
+    training = {k: v for k, v in dict(model.metrics or {}).items() if isinstance(v, int | float | str | bool)}
+    return plain(
+        {
+            "kind": "model-workbench-bundle",
+            "format": BUNDLE_FORMAT,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "task": model.task,
+            "target": model.target,
+            "head": model.head,
+            "classes": list(model.classes or []),
+            "input_columns": prep["input_columns"],
+            "input_schema": prep["input_schema"],
+            "feature_names": prep["feature_names"],
+            "input_shape": prep["input_shape"],
+            "n_outputs": int(model.architecture.get("n_outputs", 1)),
+            "window": prep["window"],
+            "metrics": figures,
+            "training_metrics": training,
+            "seed": model.seed,
+            "n_parameters": int(model.n_parameters),
+            "fingerprints": {"data": data_fp, "pipeline": pipeline_fp},
+            "versions": library_versions(),
+            "device": {
+                "trained_on": (model.metrics or {}).get("device") or None,
+                "exported_on": device,
+                "platform": platform.platform(),
+            },  # fmt: skip
+            "onnx": {
+                "file": "model.onnx",
+                "opset": opset,
+                "input": ONNX_INPUT,
+                "output": ONNX_OUTPUT,
+                "dynamic_batch": True,
+            },  # fmt: skip
+            "parity": parity,
+            "parity_max_abs_diff": parity["max_abs_diff"],
+        }
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _zip(folder: Path) -> Path:
+    """``<folder>.zip`` next to the folder; entries sit under ``<folder name>/`` so unzipping makes the folder."""
+    target = folder.parent / f"{folder.name}.zip"
+    partial = target.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in (*FILES, "manifest.json"):
+            archive.write(folder / name, f"{folder.name}/{name}")
+    partial.replace(target)
+    return target

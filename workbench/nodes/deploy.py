@@ -1,0 +1,143 @@
+"""Export & predict: write the parity-checked model bundle, and predict on new tables.
+
+Thin adapters over ``workbench.export``. Export is not cached: it writes files that a user may move or
+delete between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from workbench import params as P
+from workbench.nodes.base import NodeSpec, NodeType, PortSpec
+from workbench.ports import BUNDLE, DATASET, MODEL, TABLE
+
+
+def dataset_fingerprint(dataset: Any) -> str:
+    """A short hash of the dataset's three splits (values and column names)."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    for name, frame in dataset.splits().items():
+        digest.update(name.encode())
+        digest.update("\0".join(map(str, frame.columns)).encode("utf-8", "surrogatepass"))
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any,
+                 pipeline_fingerprint: str | None = None) -> Any:  # fmt: skip
+    """Export with parity rows and test metrics from ``dataset`` when there is one (shared with the CLI)."""
+    from workbench.export.bundle import write_bundle
+
+    rows, metrics, data_fp = None, None, None
+    if dataset is not None:
+        from workbench.evaluation.align import split_arrays
+        from workbench.evaluation.metrics import evaluate
+
+        arrays = split_arrays(model, dataset)
+        rows = arrays["x_test"] if len(arrays["x_test"]) >= 2 else arrays["x_val"]
+        report, _ = evaluate(model, dataset, ("test",))
+        metrics = report.metrics
+        data_fp = dataset_fingerprint(dataset)
+    return write_bundle(model, folder, check_rows=rows, make_zip=make_zip, metrics=metrics,
+                        data_fingerprint=data_fp, pipeline_fingerprint=pipeline_fingerprint, log=log)  # fmt: skip
+
+
+class DeployExport(NodeType):
+    spec = NodeSpec(
+        type_id="deploy.export",
+        title="Export bundle",
+        category="deploy",
+        help=(
+            "Writes a folder anyone can use offline: model.onnx, model.pt2, weights.safetensors + "
+            "architecture.json, preprocessing.json, manifest.json, predict.py and a README model card. "
+            "The exported model is checked against the trained one and refused if they differ by more than 1e-4."
+        ),
+        inputs=(
+            PortSpec("model", MODEL, help="The trained model."),
+            PortSpec(
+                "dataset",
+                DATASET,
+                optional=True,
+                help="Its dataset: test rows for the parity check and metrics.",
+            ),
+        ),
+        outputs=(PortSpec("bundle", BUNDLE, help="The bundle folder; connect it to deploy.predict."),),
+        params=(
+            P.Path(
+                "path",
+                "",
+                mode="dir",
+                optional=True,
+                help="Bundle folder (relative to the pipeline file); empty: inside this run's folder.",
+            ),
+            P.Bool("zip", False, help="Also write <folder>.zip next to the folder."),
+        ),
+        summary=("path",),
+        cacheable=False,
+    )
+
+    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        from workbench.nodes.evaluate import trained_model
+
+        folder = (
+            ctx.resolve_path(params["path"], must_exist=False) if params["path"] else ctx.node_dir / "bundle"
+        )
+        fingerprint = getattr(ctx, "fingerprint", None)  # the node's cache key, if the context exposes it
+        bundle = export_model(
+            trained_model(inputs["model"]), inputs.get("dataset"), folder, params["zip"], ctx.log, fingerprint
+        )
+        ctx.artifact("bundle", bundle.path)
+        if bundle.zip_path:
+            ctx.artifact("bundle_zip", bundle.zip_path)
+        return {"bundle": bundle}
+
+
+class DeployPredict(NodeType):
+    spec = NodeSpec(
+        type_id="deploy.predict",
+        title="Predict",
+        category="deploy",
+        help=(
+            "Predicts a table with a trained model or an exported bundle (run by onnxruntime). Missing input "
+            "columns are named, extra ones ignored, unseen categories counted, wrong-typed values reported by "
+            "column and row."
+        ),
+        inputs=(
+            PortSpec("model", MODEL, help="A trained model, or a bundle from deploy.export."),
+            PortSpec("table", TABLE, help="New rows with the model's input columns."),
+        ),
+        outputs=(PortSpec("predictions", TABLE, help="prediction (+ proba_<class> columns) per input row."),),
+        params=(
+            P.Bool("proba", True, help="Add class probability columns (classification)."),
+            P.Path(
+                "output",
+                "",
+                mode="save",
+                optional=True,
+                filters=("CSV (*.csv)", "Parquet (*.parquet)"),
+                help="Also write the predictions here (.csv or .parquet); empty: do not write.",
+            ),
+        ),
+        summary=("output",),
+    )
+
+    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        from workbench.export.predictor import Predictor, write_table
+
+        predictor = Predictor.from_any(inputs["model"])
+        result = predictor.predict(inputs["table"], proba=params["proba"])
+        for note in result.notes:
+            (ctx.warn if note.startswith("values not seen") else ctx.log)(note)
+        ctx.log(f"{len(result.table):,} prediction(s) from {predictor.source}")
+        if params["output"]:
+            path = write_table(result.table, ctx.resolve_path(params["output"], must_exist=False))
+            ctx.artifact("predictions", path)
+            ctx.log(f"predictions written to {path}")
+        return {"predictions": result.table}
+
+
+NODE_TYPES = (DeployExport, DeployPredict)
