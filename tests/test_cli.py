@@ -114,3 +114,12 @@ def test_console_entry_point_runs_headless_commands_without_qt(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "model-workbench" in done.stdout
+
+
+def test_docs_node_reference_is_current(capsys):
+    from pathlib import Path
+
+    assert cli.main(["nodes", "--markdown"]) == 0
+    current = capsys.readouterr().out
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "nodes.md").read_text(encoding="utf-8")
+    assert committed == current, "regenerate: python -m workbench nodes --markdown > docs/nodes.md"
