@@ -1,7 +1,8 @@
-"""Render the app icon (packaging/icons/model-workbench.svg) to PNG sizes, a Windows .ico and a macOS .icns.
+"""Render the one app icon (resources/icons/app.svg) for the app and for installers.
 
-Run once after changing the SVG: ``python packaging/make_icons.py``. The outputs are committed, so builds need
-no image tools. .ico and .icns files here embed PNG images, which both formats allow.
+Writes resources/icons/app-<size>.png (the window icon, so frozen builds need no SVG plugin) and
+packaging/icons/ (the SVG, PNG sizes for Linux, a Windows .ico and a macOS .icns; both formats allow embedded
+PNG images). Run after changing the SVG: ``.venv/bin/python packaging/make_icons.py``; outputs are committed.
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ def write_icns(pngs: dict[int, bytes], path: Path) -> None:
 
 
 def main() -> None:
-    svg = HERE.parent.parent / "resources" / "icons" / "model-workbench.svg"
+    app_icons = HERE.parent.parent / "resources" / "icons"
+    svg = app_icons / "app.svg"
     (HERE / "model-workbench.svg").write_bytes(svg.read_bytes())
     pngs = render_pngs(svg)
+    for size in (16, 32, 48, 64, 128, 256, 512):
+        (app_icons / f"app-{size}.png").write_bytes(pngs[size])
     (HERE / "png").mkdir(exist_ok=True)
     for size, blob in pngs.items():
         (HERE / "png" / f"model-workbench-{size}.png").write_bytes(blob)

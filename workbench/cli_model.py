@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import PipelineFileError, UserError, WorkbenchError
-from workbench.params import ParamError
+from workbench.errors import UserError
 
 
 def add_commands(subparsers: Any) -> None:
@@ -39,23 +38,8 @@ def add_commands(subparsers: Any) -> None:
     export.set_defaults(handler=cmd_export)
 
 
-def _guard(fn: Any, args: argparse.Namespace) -> int:
-    try:
-        return fn(args)
-    except (PipelineFileError, UserError, ParamError, WorkbenchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 130
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     """``workbench predict BUNDLE INPUT -o OUTPUT [--proba]``."""
-    return _guard(_predict, args)
-
-
-def _predict(args: argparse.Namespace) -> int:
     from workbench.export.predictor import Predictor, write_table
     from workbench.tabular.io import read_table
 
@@ -71,10 +55,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``workbench export PIPELINE --node TRAIN_NODE_ID -o FOLDER [--zip]``."""
-    return _guard(_export, args)
-
-
-def _export(args: argparse.Namespace) -> int:
     from workbench.execution.executor import Executor
     from workbench.graph import Pipeline
     from workbench.nodes.deploy import export_model
