@@ -42,8 +42,20 @@ def test_example_runs_and_reaches_its_figure(name, data_dir):
 
 def test_quickstart_through_the_cli_and_predict_with_its_bundle(tmp_path, data_dir):
     report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "workbench", "run", str(EXAMPLES / "quickstart.pipeline.json"), "--quiet",
-           "--device", "cpu", "--report", str(report), "--set", "train.epochs=3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "run",
+        str(EXAMPLES / "quickstart.pipeline.json"),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--report",
+        str(report),
+        "--set",
+        "train.epochs=3",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     data = json.loads(report.read_text())
