@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pandas as pd
 import pytest
 from test_export_models import classifier, run_node
 
-from workbench.cli_model import add_commands
 from workbench.errors import UserError
 from workbench.evaluation.align import split_arrays
 from workbench.execution.context import NodeContext, RunContext
@@ -127,10 +125,9 @@ def test_deploy_predict_node_takes_a_bundle_or_a_model(
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return args.handler(args)
+    from workbench.cli import main
+
+    return main(list(argv))
 
 
 def test_cli_predict(bundle: Bundle, trained: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QMimeData
 from PySide6.QtWidgets import QApplication
 
 from workbench import commands as C
@@ -13,8 +12,6 @@ from workbench.ports import title as port_title
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
-
-MIME_CLIPBOARD = "application/x-workbench-nodes"
 
 
 class EditOps:
@@ -42,11 +39,9 @@ class EditOps:
         if not nodes:
             return False
         group = C.copy_group(self.window.document.pipeline, nodes)
-        text = json.dumps(group)
-        data = QMimeData()
-        data.setData(MIME_CLIPBOARD, text.encode("utf-8"))
-        data.setText(text)
-        QApplication.clipboard().setMimeData(data)
+        # Plain JSON text with a marker, not a Python-made QMimeData: the clipboard (a Qt static) would
+        # destroy such an object after Python has shut down, which crashes the process at exit.
+        QApplication.clipboard().setText(json.dumps(group))
         self._paste_count = 0
         return True
 
@@ -54,14 +49,7 @@ class EditOps:
         return self.copy() and self.delete()
 
     def paste(self) -> bool:
-        data = QApplication.clipboard().mimeData()
-        if data is None:
-            return False
-        raw = (
-            bytes(data.data(MIME_CLIPBOARD).data()).decode("utf-8")
-            if data.hasFormat(MIME_CLIPBOARD)
-            else data.text()
-        )
+        raw = QApplication.clipboard().text()
         try:
             group = json.loads(raw)
         except (ValueError, RecursionError):
