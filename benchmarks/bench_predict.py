@@ -5,8 +5,10 @@ the default network (Dense 128 → 1 logit), exported as a bundle. Ours: ``Predi
 raw DataFrame)`` — input checks, ``chain.transform`` (impute, one-hot, scale), onnxruntime, labels and
 probabilities. Baseline: ``session.run`` of the same model.onnx on the already-numeric float32 array. Both
 use one onnxruntime session configuration (spinning off) and the same thread count. Goal: ≥ 0.5× at 1024.
+The last columns split one predictor call (best of many) into input checks + preprocessing, onnxruntime, and
+labels/probabilities/output table, in microseconds.
 
-    .venv/bin/python benchmarks/bench_predict.py [--threads 2] [--seconds 2]
+    .venv/bin/python benchmarks/bench_predict.py [--threads 2] [--seconds 2] [--batches 1,1024,65536]
 """
 
 from __future__ import annotations
@@ -33,6 +35,28 @@ def rate(fn, rows: int, seconds: float) -> float:  # noqa: ANN001
             calls += 1
         best = max(best, calls * rows / elapsed)
     return best
+
+
+def stages(predictor, frame, repeat: int = 7) -> tuple[float, float, float]:  # noqa: ANN001
+    """Best-of-``repeat`` microseconds of (checks + preprocessing, onnxruntime, outputs) in one predict call."""
+    from workbench.export import predict_template as tpl
+
+    best = [float("inf")] * 3
+    calls = max(1, 2048 // len(frame))
+    for _ in range(repeat):
+        times = [0.0, 0.0, 0.0]
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            x = predictor.features(frame)[0]
+            t1 = time.perf_counter()
+            raw = predictor.raw(x)
+            t2 = time.perf_counter()
+            values, proba = tpl.postprocess(raw, predictor.prep)
+            predictor._table(tpl.output_columns(values, proba, predictor.prep, True))
+            t3 = time.perf_counter()
+            times = [times[0] + t1 - t0, times[1] + t2 - t1, times[2] + t3 - t2]
+        best = [min(b, t / calls * 1e6) for b, t in zip(best, times, strict=True)]
+    return best[0], best[1], best[2]
 
 
 def build_bundle(folder: Path) -> Path:
@@ -71,13 +95,20 @@ def main() -> None:
         name = session.get_inputs()[0].name
         raw = load_sample("credit_risk").drop(columns=["applicant_id", "default"])
         print(f"bundle predictor vs raw onnxruntime, {args.threads} ORT thread(s), model inputs: 31 floats")
-        print(f"{'batch':>6} {'predictor rows/s':>18} {'raw ORT rows/s':>16} {'ratio':>7}")
+        print(
+            f"{'batch':>6} {'predictor rows/s':>18} {'raw ORT rows/s':>16} {'ratio':>7}"
+            f" {'prep µs':>9} {'ORT µs':>9} {'output µs':>9}"
+        )
         for batch in [int(b) for b in args.batches.split(",")]:
             frame = raw.sample(batch, replace=batch > len(raw), random_state=0).reset_index(drop=True)
             x = np.ascontiguousarray(predictor.features(frame)[0])
             ours = rate(lambda f=frame: predictor.predict(f, proba=True), batch, args.seconds)
             base = rate(lambda a=x: session.run(None, {name: a}), batch, args.seconds)
-            print(f"{batch:>6} {ours:>18,.0f} {base:>16,.0f} {ours / base:>7.3f}")
+            prep, ort, output = stages(predictor, frame)
+            print(
+                f"{batch:>6} {ours:>18,.0f} {base:>16,.0f} {ours / base:>7.3f}"
+                f" {prep:>9,.0f} {ort:>9,.0f} {output:>9,.0f}"
+            )
 
 
 if __name__ == "__main__":

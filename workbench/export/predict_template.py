@@ -82,73 +82,101 @@ def _rows(mask: np.ndarray, limit: int = 5) -> str:
     return shown + (f" … ({len(rows)} rows)" if len(rows) > limit else "")
 
 
-def check_input(frame: pd.DataFrame, prep: dict) -> tuple[pd.DataFrame, list[str]]:
-    """The input columns the model needs, with values of the expected kind; notes for ignored columns.
+def column_getter(frame: pd.DataFrame):  # noqa: ANN201 - a function of a column position
+    """Column position → its backing array (numpy or pandas extension array), without building a Series;
+    pandas' fast internal accessor when this pandas has it, else the public one."""
+    getter = getattr(frame, "_get_column_array", None)
+    if getter is not None:
+        return getter
 
-    Missing columns are named; values of the wrong type are reported by column and row (1 = first data
-    row); extra columns are dropped with a note. Numbers in text columns are converted.
+    def public(position: int):  # noqa: ANN202
+        array = frame.iloc[:, position].array
+        return array.to_numpy() if isinstance(array, pd.arrays.NumpyExtensionArray) else array
+
+    return public
+
+
+def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
+    """``check_input`` as ``{column: array}`` in model input order (no DataFrame built; the app's fast path).
+
+    Columns whose values already have the expected kind are passed through untouched; only the others are
+    converted (and their bad values reported).
     """
     needed = list(prep["input_columns"])
     schema = prep.get("input_schema", {})
-    missing = [c for c in needed if c not in frame.columns]
+    names = frame.columns.tolist()
+    where = {name: index for index, name in enumerate(names)}
+    missing = [c for c in needed if c not in where]
     if missing:
         raise PredictError(
             f"input lacks column(s) {', '.join(map(repr, missing))}; the model needs {', '.join(needed)}"
         )
     notes = []
     target = prep.get("labels", {}).get("target")
-    extra = [str(c) for c in frame.columns if c not in set(needed) and c != target]
-    if extra:
-        shown = ", ".join(extra[:10]) + (" …" if len(extra) > 10 else "")
-        notes.append(f"ignored {len(extra)} column(s) the model does not use: {shown}")
-    out = frame.loc[:, needed]
-    if not out.index.equals(pd.RangeIndex(len(out))):
-        out = out.reset_index(drop=True)
-    converted = {}
+    if len(names) != len(needed):
+        wanted = set(needed)
+        extra = [str(c) for c in names if c not in wanted and c != target]
+        if extra:
+            shown = ", ".join(extra[:10]) + (" …" if len(extra) > 10 else "")
+            notes.append(f"ignored {len(extra)} column(s) the model does not use: {shown}")
+    if len(where) != len(names):
+        dup = sorted({str(c) for c in names if names.count(c) > 1})
+        raise PredictError(f"input has more than one column named {', '.join(dup)}; rename them")
+    out = {}
     problems = []
+    column_array = column_getter(frame)
     for column in needed:
-        series = out[column]
+        values = column_array(where[column])
         kind = schema.get(column)
-        bad = None
-        if kind == "numeric" and not (
-            pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        ):
-            if pd.api.types.is_bool_dtype(series):
-                series = series.astype("float64")
-            else:
-                text = series.astype("string").str.strip()
-                numbers = pd.to_numeric(text, errors="coerce")
-                bad = (
-                    series.notna().to_numpy()
-                    & numbers.isna().to_numpy()
-                    & (text != "").fillna(False).to_numpy()
-                )
-                series = numbers.astype("float64")
-            what = "numbers"
-        elif kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(series):
-            dates = pd.to_datetime(series, errors="coerce", format="mixed")
-            bad = series.notna().to_numpy() & dates.isna().to_numpy()
-            series, what = dates, "dates"
-        elif kind == "bool" and not pd.api.types.is_bool_dtype(series):
-            text = series.astype("string").str.strip().str.lower()
-            values = pd.array(
-                [True if t in _TRUE else False if t in _FALSE else pd.NA for t in text.fillna("")]
-            )
-            bad = series.notna().to_numpy() & pd.isna(values)
-            series, what = pd.Series(values, dtype="boolean"), "true/false"
-        else:
+        if kind not in ("numeric", "datetime", "bool") or _has_kind(values, kind):
+            out[column] = values
             continue
+        series, bad, what = _convert(pd.Series(values, copy=False), kind)
         if bad is not None and bad.any():
-            sample = ", ".join(repr(str(v)) for v in out[column][bad].unique()[:3])
+            sample = ", ".join(repr(str(v)) for v in pd.Series(values, copy=False)[bad].unique()[:3])
             problems.append(f"column {column!r} expects {what} but row(s) {_rows(bad)} hold {sample}")
-        converted[column] = series
+        out[column] = series.to_numpy() if not isinstance(series.dtype, pd.BooleanDtype) else series.array
     if problems:
         raise PredictError("wrong value type: " + "; ".join(problems))
-    if converted:
-        out = out.copy(deep=False)
-        for column, series in converted.items():
-            out[column] = series.to_numpy() if not isinstance(series.dtype, pd.BooleanDtype) else series.array
     return out, notes
+
+
+def _has_kind(values, kind: str) -> bool:  # noqa: ANN001
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return kind == "numeric"
+    if kind == "numeric":
+        return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    if kind == "datetime":
+        return pd.api.types.is_datetime64_any_dtype(dtype)
+    return kind != "bool" or pd.api.types.is_bool_dtype(dtype)
+
+
+def _convert(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray | None, str]:
+    """(converted values, rows whose value could not be converted, what was expected) for one column."""
+    if kind == "numeric":
+        if pd.api.types.is_bool_dtype(series):
+            return series.astype("float64"), None, "numbers"
+        text = series.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = series.notna().to_numpy() & numbers.isna().to_numpy() & (text != "").fillna(False).to_numpy()
+        return numbers.astype("float64"), bad, "numbers"
+    if kind == "datetime":
+        dates = pd.to_datetime(series, errors="coerce", format="mixed")
+        return dates, series.notna().to_numpy() & dates.isna().to_numpy(), "dates"
+    text = series.astype("string").str.strip().str.lower()
+    values = pd.array([True if t in _TRUE else False if t in _FALSE else pd.NA for t in text.fillna("")])
+    return pd.Series(values, dtype="boolean"), series.notna().to_numpy() & pd.isna(values), "true/false"
+
+
+def check_input(frame: pd.DataFrame, prep: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The input columns the model needs, with values of the expected kind; notes for ignored columns.
+
+    Missing columns are named; values of the wrong type are reported by column and row (1 = first data
+    row); extra columns are dropped with a note. Numbers in text columns are converted.
+    """
+    columns, notes = check_columns(frame, prep)
+    return pd.DataFrame(columns, copy=False), notes
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -166,6 +194,14 @@ def as_text(series: pd.Series) -> np.ndarray:
     return text
 
 
+def missing_mask(series: pd.Series) -> np.ndarray:
+    """Missing for imputation: NaN/None/NaT, and +/-inf in float columns (as the app's chain does)."""
+    mask = series.isna().to_numpy()
+    if pd.api.types.is_float_dtype(series):
+        mask = mask | np.isinf(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return mask
+
+
 def _codes(series: pd.Series, categories: list) -> np.ndarray:
     return pd.Index(list(categories), dtype=object).get_indexer(as_text(series))
 
@@ -180,16 +216,17 @@ def apply_step(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
     if op == "impute":
         out = frame.copy(deep=False)
         extra = {
-            f"{c}__missing": frame[c].isna().to_numpy().astype(np.float32) for c in step.get("indicators", [])
+            f"{c}__missing": missing_mask(frame[c]).astype(np.float32) for c in step.get("indicators", [])
         }
         for column in step["columns"]:
             fill = step["fill"][column]
             series = frame[column]
-            if series.isna().any():
+            mask = missing_mask(series)
+            if mask.any():
                 if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                    out[column] = series.fillna(fill)
+                    out[column] = series.mask(mask, fill)
                 else:
-                    out[column] = series.astype(object).where(series.notna(), fill)
+                    out[column] = series.astype(object).mask(mask, fill)
         for name, values in extra.items():
             out[name] = values
         return out
@@ -275,6 +312,10 @@ def transform(prep: dict, frame: pd.DataFrame, stats: dict) -> np.ndarray:
 
 
 def check_finite(x: np.ndarray, prep: dict) -> None:
+    if x.size == 0 or np.isfinite(
+        x.sum(dtype=np.float64)
+    ):  # one pass; a float64 sum of float32 never overflows
+        return
     flat = x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 3 else x[:, None, :]
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
@@ -289,24 +330,39 @@ def check_finite(x: np.ndarray, prep: dict) -> None:
 # --------------------------------------------------------------------------- model outputs
 
 
-def postprocess(outputs: np.ndarray, prep: dict) -> tuple[list, np.ndarray | None]:
-    """(labels or values, class probabilities or None) from the model's raw outputs."""
+_LABELS: dict = {}
+
+
+def _label_array(classes: list):  # noqa: ANN202 - numpy or pandas array
+    """The class labels as one array whose dtype pandas would infer for a column of them (cached)."""
+    key = tuple((type(c).__name__, c) for c in classes)
+    found = _LABELS.get(key)
+    if found is None:
+        found = pd.Series(list(classes)).array
+        found = found.to_numpy() if isinstance(found, pd.arrays.NumpyExtensionArray) else found
+        if len(_LABELS) < 64:
+            _LABELS[key] = found
+    return found
+
+
+def postprocess(outputs: np.ndarray, prep: dict) -> tuple:
+    """(labels or values as an array, class probabilities as a list of columns, or None) from raw outputs."""
     labels = prep["labels"]
     head, classes = labels["head"], labels.get("classes") or []
     out = np.asarray(outputs, dtype=np.float64)
     if head == "binary":
         logit = out[:, 0]
         p1 = 1.0 / (1.0 + np.exp(-logit))
-        return [classes[1] if v > 0 else classes[0] for v in logit], np.stack([1.0 - p1, p1], axis=1)
+        return _label_array(classes).take((logit > 0).astype(np.intp)), [1.0 - p1, p1]
     if head == "multiclass":
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         proba = shifted / shifted.sum(axis=1, keepdims=True)
-        return [classes[int(i)] for i in out.argmax(axis=1)], proba
-    return list(out[:, 0]) if out.shape[1] == 1 else [list(row) for row in out], None
+        return _label_array(classes).take(out.argmax(axis=1)), list(np.ascontiguousarray(proba.T))
+    return out[:, 0] if out.shape[1] == 1 else [list(row) for row in out], None
 
 
-def prediction_frame(values: list, proba: np.ndarray | None, prep: dict, with_proba: bool) -> pd.DataFrame:
-    """The output table: window end row (windowed models), prediction, and proba_<class> columns if asked."""
+def output_columns(values, proba: list | None, prep: dict, with_proba: bool) -> dict:  # noqa: ANN001
+    """The output table's columns in order: window end row (windowed models), prediction, proba_<class>."""
     columns: dict = {}
     window = prep.get("window")
     if window:
@@ -315,8 +371,13 @@ def prediction_frame(values: list, proba: np.ndarray | None, prep: dict, with_pr
     columns["prediction"] = values
     if with_proba and proba is not None:
         for index, label in enumerate(prep["labels"]["classes"]):
-            columns[f"proba_{label}"] = proba[:, index]
-    return pd.DataFrame(columns)
+            columns[f"proba_{label}"] = proba[index]
+    return columns
+
+
+def prediction_frame(values, proba: list | None, prep: dict, with_proba: bool) -> pd.DataFrame:  # noqa: ANN001
+    """The output table: window end row (windowed models), prediction, and proba_<class> columns if asked."""
+    return pd.DataFrame(output_columns(values, proba, prep, with_proba), copy=False)
 
 
 # --------------------------------------------------------------------------- running

@@ -226,27 +226,18 @@ def transform(
     """Turn a RAW table into the model's input: float32 (n, f), or (n - lookback + 1, lookback, f) after a
     window step. Column order is exactly the training feature order. Raises UserError naming missing columns;
     unseen categories are counted into ``stats["unseen"]`` and logged.
+
+    Runs a compiled :class:`Plan` over numpy columns; the result equals ``frame_matrix(transform_frame(...))``
+    bit for bit. Callers that transform many tables compile once with ``Plan(chain, features)``.
     """
-    needed = required_columns(chain, features)
-    missing = [column for column in needed if column not in frame.columns]
-    if missing:
-        raise UserError(
-            f"input table lacks column(s) {', '.join(missing)}; the model needs {', '.join(needed)}"
-        )
+    from workbench.tabular.plan import Plan
+
     stats = {} if stats is None else stats
-    frame = transform_frame(chain, frame, stats)
+    out = Plan(chain, features).transform(frame, stats)
     if log and stats.get("unseen"):
         parts = ", ".join(f"{column}: {count}" for column, count in stats["unseen"].items())
         log(f"values not seen in training (treated as unseen): {parts}")
-    window = chain[-1] if chain and chain[-1]["op"] == "window" else None
-    if window:
-        matrix = window_channels(frame, window)
-        lookback = int(window["lookback"])
-        if len(matrix) < lookback:
-            raise UserError(f"the model reads windows of {lookback} rows; the input has only {len(matrix)}")
-        return make_windows(matrix, lookback, np.arange(lookback - 1, len(matrix)))
-    names = list(chain[-1]["features_out"]) if chain else list(features or [])
-    return frame_matrix(frame, names)
+    return out
 
 
 def frame_matrix(frame: pd.DataFrame, columns: Sequence[str], chunk: int = 8192) -> np.ndarray:

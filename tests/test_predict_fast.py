@@ -1,0 +1,208 @@
+"""The compiled prediction path (``chain.Plan`` over numpy columns) gives exactly the numbers of the DataFrame
+path the training splits go through (``frame_matrix(transform_frame(...))``), for every step kind and for the
+awkward inputs: gaps, +/-inf, unseen and missing categories, arrow-backed and object text, booleans, dates.
+Also: predict.py treats +/-inf as missing like the app, and the predictor's output table equals predict.py's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_export_models import classifier, multiclass, regressor
+
+from workbench.errors import UserError
+from workbench.export import predict_template as tpl
+from workbench.export.predictor import Predictor
+from workbench.tabular import fit
+from workbench.tabular.chain import frame_matrix, transform, transform_frame
+from workbench.tabular.plan import Plan
+
+torch.set_num_threads(1)
+
+
+def raw_table(n: int, seed: int, text_dtype: object = "str", inf: bool = True) -> pd.DataFrame:
+    """Mixed raw columns with gaps, infinities, rare values and values the training split never saw."""
+    rng = np.random.default_rng(seed)
+    num = rng.normal(10, 3, n)
+    num[rng.random(n) < 0.1] = np.nan
+    if inf:  # prediction input only: the app's reader turns infinities in training files into gaps
+        num[rng.random(n) < 0.03] = np.inf
+        num[rng.random(n) < 0.03] = -np.inf
+    small = rng.normal(0, 1, n).astype(np.float32)
+    small[rng.random(n) < 0.1] = np.nan
+    city = rng.choice(["paris", "lyon", "nice", "metz", "brest", "caen"], n).astype(object)
+    city[rng.random(n) < 0.08] = None
+    size = rng.choice(["s", "m", "l", "xl", "xxl"], n, p=[0.3, 0.3, 0.3, 0.08, 0.02]).astype(object)
+    size[rng.random(n) < 0.05] = None
+    code = rng.choice([1, 2, 3, "x"], n).astype(object)
+    code[rng.random(n) < 0.05] = np.nan
+    flag = pd.array(rng.random(n) < 0.5, dtype="boolean")
+    flag[rng.random(n) < 0.1] = pd.NA
+    return pd.DataFrame(
+        {
+            "num": num,
+            "count": rng.integers(0, 50, n),
+            "small": small,
+            "city": pd.array(city, dtype=text_dtype),
+            "size": pd.array(size, dtype=text_dtype),
+            "code": code,
+            "member": rng.random(n) < 0.3,
+            "flag": flag,
+            "day": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+            "level": rng.choice([0.5, 1.0, 2.5], n),
+        }
+    )
+
+
+def chains(train: pd.DataFrame) -> dict[str, list[dict]]:
+    """Fitted chains in different orders, each step fitted on the output of the previous ones."""
+
+    def build(*makers) -> list[dict]:  # noqa: ANN002
+        frame, features, chain = train, list(train.columns), []
+        for make in makers:
+            step = json.loads(json.dumps(make(frame, features)))
+            chain.append(step)
+            frame, features = transform_frame([step], frame), list(step["features_out"])
+        return chain
+
+    nums = ["num", "count", "small"]
+    return {
+        "onehot_impute_scale": build(
+            lambda f, c: fit.fit_drop(c, ["day", "code", "flag"]),
+            lambda f, c: fit.fit_onehot(f, c, ["city", "member", "size"], 3),
+            lambda f, c: fit.fit_impute(f, c, nums, "median"),
+            lambda f, c: fit.fit_scale(f, c, [*nums, "level"], "standard"),
+        ),
+        "everything": build(
+            lambda f, c: fit.fit_drop(c, ["size"]),
+            lambda f, c: fit.fit_datetime(c, ["day"], ["year", "month", "dayofweek", "dayofyear"]),
+            lambda f, c: fit.fit_impute(f, c, [*nums, "city", "code"], "mean", indicators=True),
+            lambda f, c: fit.fit_ordinal(f, c, ["member", "flag"]),
+            lambda f, c: fit.fit_onehot(f, c, ["city", "code", "level"], 2),
+            lambda f, c: fit.fit_scale(f, c, ["num", "count", "member", "day.year"], "robust"),
+            lambda f, c: fit.fit_drop(c, ["city=__unseen__", "day.month"]),
+        ),
+        "scale_then_impute": build(
+            lambda f, c: fit.fit_drop(c, ["day", "code", "flag"]),
+            lambda f, c: fit.fit_scale(f, c, nums, "minmax"),
+            lambda f, c: fit.fit_impute(f, c, nums, "constant", "0.5", indicators=True),
+            lambda f, c: fit.fit_ordinal(f, c, ["member", "level", "size", "city"]),
+        ),
+    }
+
+
+def reference(chain: list[dict], frame: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """The DataFrame path the training splits take."""
+    stats: dict = {}
+    out = transform_frame(chain, frame[list(frame.columns)], stats)
+    return frame_matrix(out, chain[-1]["features_out"]), stats
+
+
+@pytest.mark.parametrize("text_dtype", ["str", object])
+@pytest.mark.parametrize("name", ["onehot_impute_scale", "everything", "scale_then_impute"])
+def test_plan_equals_the_dataframe_path_bit_for_bit(name: str, text_dtype: object) -> None:
+    chain = chains(raw_table(400, 0, inf=False))[name]
+    for n, seed in ((1, 5), (7, 6), (1024, 7), (20000, 8)):
+        rows = raw_table(n, seed, text_dtype)
+        rows["city"] = rows["city"].where(rows.index % 13 != 0, "toulouse")  # unseen in training
+        expected, expected_stats = reference(chain, rows)
+        stats: dict = {}
+        got = transform(chain, rows, stats=stats)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        assert np.array_equal(got, expected, equal_nan=True), (name, n)
+        assert stats == expected_stats
+        if n == 1024:
+            assert stats["unseen"]["city"] > 0
+
+
+def test_plan_handles_column_order_extra_columns_and_a_reused_plan() -> None:
+    chain = chains(raw_table(300, 1, inf=False))["everything"]
+    plan = Plan(chain)
+    rows = raw_table(50, 2)
+    expected, _ = reference(chain, rows)
+    shuffled = rows[list(rows.columns)[::-1]].assign(extra=1.0)
+    for _ in range(2):
+        assert np.array_equal(plan.transform(shuffled), expected, equal_nan=True)
+    with pytest.raises(UserError, match="lacks column\\(s\\) city"):
+        plan.transform(rows.drop(columns=["city"]))
+
+
+def test_onehot_codes_for_arrow_text_with_literal_bucket_names() -> None:
+    step = {
+        "op": "onehot",
+        "encodings": [{"column": "c", "categories": ["a", "__missing__"], "other_values": ["b"]}],
+        "features_in": ["c"],
+        "features_out": ["c=a", "c=__missing__", "c=__other__", "c=__unseen__"],
+    }
+    for dtype in ("str", object, "string[pyarrow]", "string[python]"):
+        frame = pd.DataFrame({"c": pd.array(["a", None, "b", "z", "__missing__", "__other__"], dtype=dtype)})
+        stats: dict = {}
+        got = transform([step], frame, stats=stats)
+        assert got.tolist() == [
+            [1, 0, 0, 0],
+            [0, 1, 0, 0],
+            [0, 0, 1, 0],
+            [0, 0, 0, 1],
+            [0, 1, 0, 0],
+            [0, 0, 0, 1],
+        ]
+        assert stats == {"unseen": {"c": 2}}
+
+
+def test_template_treats_infinity_as_missing_like_the_app() -> None:
+    """predict.py's impute fills +/-inf in float columns (and flags them), exactly like the app's chain."""
+    step = {
+        "op": "impute",
+        "strategy": "median",
+        "columns": ["x", "t"],
+        "fill": {"x": 2.5, "t": "b"},
+        "indicators": ["x"],
+        "features_in": ["x", "t"],
+        "features_out": ["x", "t", "x__missing"],
+    }
+    scale = {
+        "op": "scale",
+        "method": "standard",
+        "columns": ["x"],
+        "center": [1.0],
+        "scale": [2.0],
+        "features_in": step["features_out"],
+        "features_out": step["features_out"],
+    }
+    ordinal = {
+        "op": "ordinal",
+        "encodings": [{"column": "t", "categories": ["a", "b"]}],
+        "features_in": step["features_out"],
+        "features_out": step["features_out"],
+    }
+    frame = pd.DataFrame({"x": [np.inf, -np.inf, np.nan, 4.0], "t": ["a", None, "b", "a"]})
+    prep = {"steps": [step, scale, ordinal], "feature_names": step["features_out"], "window": None}
+    ours = tpl.transform(prep, frame, {})
+    app = transform(prep["steps"], frame)
+    assert np.array_equal(ours, app)
+    assert ours[:, 0].tolist() == [0.75, 0.75, 0.75, 1.5]  # (2.5 - 1) / 2 for inf, -inf and NaN
+    assert ours[:, 2].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("make", [classifier, multiclass, regressor])
+def test_predictor_table_equals_predict_py(make, tmp_path) -> None:  # noqa: ANN001
+    from workbench.evaluation.align import split_arrays
+    from workbench.export.bundle import write_bundle
+
+    model, dataset, frame = make()
+    folder = write_bundle(model, tmp_path / "b", check_rows=split_arrays(model, dataset)["x_test"]).path
+    rows = frame.drop(columns=["label", "amount"]).head(300).reset_index(drop=True)
+    rows.loc[2, "income"] = np.inf
+    rows.loc[4, "region"] = "west"
+    predictor = Predictor.from_bundle(folder)
+    for proba in (False, True):
+        got = predictor.predict(rows, proba=proba)
+        expected, notes = tpl.predict_frame(folder, rows, proba)
+        pd.testing.assert_frame_equal(got.table, expected)
+        assert got.notes == notes and got.unseen == {"region": 1}
+    one = predictor.predict(rows.head(1), proba=True).table
+    pd.testing.assert_frame_equal(one, predictor.predict(rows, proba=True).table.head(1))
