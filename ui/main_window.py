@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMenu, QToolBar, QWidget
 
@@ -21,6 +21,7 @@ from ui.edit_ops import EditOps
 from ui.file_ops import FileOps, example_files
 from ui.inspector import Inspector
 from ui.palette import Palette, QuickAdd
+from ui.panels import Panels
 from ui.runner import RunController
 from ui.views.log_view import LogView
 from workbench import events as E
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.edits = EditOps(self)
         self.runner = RunController(registry, self)
         self.node_messages: dict[str, str] = {}
+        self._progress: dict[str, E.Progress] = {}  # newest progress per node, shown by a timer
         self.actions_by_name: dict[str, QAction] = {}
 
         self.scene = PipelineScene(self.document, self)
@@ -62,6 +64,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self._connect()
+        self.panels = Panels(self)
         self._bind_document(self.document)
         self.resize(1280, 820)
         self.restore_layout()
@@ -107,7 +110,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks(
             [self.docks["palette"], self.docks["inspector"]], [250, 330], Qt.Orientation.Horizontal
         )
-        self.resizeDocks([log], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([log], [300], Qt.Orientation.Vertical)
 
     def _add(
         self,
@@ -237,6 +240,7 @@ class MainWindow(QMainWindow):
         old = self.document
         self.runner.reset(self.registry)
         self.node_messages.clear()
+        self.panels.clear()
         self.document = document
         self.scene.set_document(document)
         self.inspector.set_document(document)
@@ -377,9 +381,18 @@ class MainWindow(QMainWindow):
                 if event.node_id == self.inspector.node_id:
                     self.inspector.set_state_message(self.node_messages.get(event.node_id, ""))
             elif isinstance(event, E.Progress):
-                self.scene.set_state(event.node_id, E.RUNNING, event.label, event.fraction)
+                if not self._progress:  # canvas badges move 4x a second; each repaint cost ~3 ms
+                    QTimer.singleShot(250, self._show_progress)
+                self._progress[event.node_id] = event
             elif isinstance(event, E.LogRecord) and event.level != "debug":
                 self.log.add(event.message, event.level, event.node_id)
+
+    @Slot()
+    def _show_progress(self) -> None:
+        pending, self._progress = self._progress, {}
+        for node_id, event in pending.items():
+            if self.runner.node_states.get(node_id) == E.RUNNING:
+                self.scene.set_state(node_id, E.RUNNING, event.label, event.fraction)
 
     @Slot(object)
     def _on_run_finished(self, result: object) -> None:
