@@ -85,7 +85,7 @@ class FileOps:
             return False
         document.path = None  # the pipeline keeps its folder for relative data paths
         self.window.set_document(document)
-        self.window.view.zoom_to_fit()
+        self.window.view.frame_pipeline()
         return True
 
     def save(self) -> bool:

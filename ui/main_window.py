@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         old.message.disconnect(self._show_message)
         old.close()
         old.deleteLater()
-        self.view.zoom_to_fit()
+        self.view.frame_pipeline()
 
     def _bind_document(self, document: Document) -> None:
         document.setParent(self)

@@ -21,6 +21,7 @@ from ui.palette import MIME_NODE_TYPE
 from workbench import commands as C
 
 MIN_ZOOM, MAX_ZOOM = 0.2, 3.0
+READABLE_ZOOM = 0.75  # below this node titles are too small to read; an opened pipeline starts no smaller
 EMPTY_HINT = (
     "Drag a node here from the palette (or press Tab to search)\n"
     "then drag from an output port to an input port to wire it."
@@ -107,6 +108,20 @@ class PipelineView(QGraphicsView):
             self.resetTransform()
             self.scale(1.2, 1.2)
             self.centerOn(rect.center())
+
+    def frame_pipeline(self) -> None:
+        """The view for a freshly opened pipeline: all of it if it fits readably, else its start (left end)."""
+        self.zoom_to_fit()
+        items = self.pipeline_scene.nodes.values()
+        if not items or self.zoom() >= READABLE_ZOOM:
+            return
+        rect = QRectF()
+        for item in items:
+            rect = rect.united(item.sceneBoundingRect())
+        self.resetTransform()
+        self.scale(READABLE_ZOOM, READABLE_ZOOM)
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        self.centerOn(rect.left() - 40 + visible.width() / 2, rect.center().y())
 
     def visible_centre(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())
