@@ -10,7 +10,7 @@ rm -rf -- "$appdir"
 while IFS= read -r path; do
   case "$path" in
     "$prefix/share/mime/") rm -rf -- "$prefix/share/mime" ;;  # we created it: all in it is ours or derived
-    "$prefix"/*/) rmdir -- "${path%/}" 2>/dev/null || true ;;  # a folder install created, if now empty
+    "$prefix"/*/|"$prefix/") rmdir -- "${path%/}" 2>/dev/null || true ;;  # a folder install created, if empty
     "$prefix"/*) rm -f -- "$path" ;;
     *) echo "uninstall: skipping $path (outside $prefix)" >&2 ;;
   esac
