@@ -52,7 +52,7 @@ def stages(predictor, frame, repeat: int = 7) -> tuple[float, float, float]:  # 
             raw = predictor.raw(x)
             t2 = time.perf_counter()
             values, proba = tpl.postprocess(raw, predictor.prep)
-            predictor._table(tpl.output_columns(values, proba, predictor.prep, True))
+            predictor._output(values, proba, True)
             t3 = time.perf_counter()
             times = [times[0] + t1 - t0, times[1] + t2 - t1, times[2] + t3 - t2]
         best = [min(b, t / calls * 1e6) for b, t in zip(best, times, strict=True)]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_export_models import classifier, multiclass, regressor
+from test_export_models import classifier, multiclass, regressor, split, train
 
 from workbench.errors import UserError
 from workbench.export import predict_template as tpl
@@ -206,3 +206,113 @@ def test_predictor_table_equals_predict_py(make, tmp_path) -> None:  # noqa: ANN
         assert got.notes == notes and got.unseen == {"region": 1}
     one = predictor.predict(rows.head(1), proba=True).table
     pd.testing.assert_frame_equal(one, predictor.predict(rows, proba=True).table.head(1))
+
+
+def fused_chains(train: pd.DataFrame) -> dict[str, list[dict]]:
+    """Chains of the shape the fused path takes (numbers imputed/scaled, raw text one-hot encoded, drops)."""
+    built = {}
+    nums = ["num", "count", "small"]
+    for name, drop_after in (("complete", []), ("dropped_onehot", ["city=__unseen__", "size=m"])):
+        frame, features, chain = train, list(train.columns), []
+        makers = [
+            lambda f, c: fit.fit_drop(c, ["day", "code", "flag", "member", "level"]),
+            lambda f, c: fit.fit_onehot(f, c, ["city", "size"], 3),
+            lambda f, c: fit.fit_impute(f, c, nums[:2], "median"),
+            lambda f, c: fit.fit_scale(f, c, nums, "standard"),
+        ]
+        if drop_after:
+            makers.append(lambda f, c, d=drop_after: fit.fit_drop(c, d))
+        for make in makers:
+            step = json.loads(json.dumps(make(frame, features)))
+            chain.append(step)
+            frame, features = transform_frame([step], frame), list(step["features_out"])
+        built[name] = chain
+    return built
+
+
+@pytest.mark.parametrize("text_dtype", ["str", "string[pyarrow]", object])
+@pytest.mark.parametrize("name", ["complete", "dropped_onehot"])
+def test_fused_path_equals_the_dataframe_path(name: str, text_dtype: object) -> None:
+    chain = fused_chains(raw_table(400, 3, inf=False))[name]
+    plan = Plan(chain)
+    assert plan.fused is not None
+    for n, seed in ((1, 1), (16, 2), (17, 3), (1024, 4), (5000, 5)):
+        rows = raw_table(n, seed, text_dtype)
+        city = rows["city"].astype(object)
+        city[rows.index % 11 == 0] = "toulouse"  # unseen in training
+        city[rows.index % 17 == 1] = "xl"  # a value of another encoded column's vocabulary
+        city[rows.index % 19 == 2] = "__missing__"  # the bucket's name, as text
+        rows["city"] = pd.array(city, dtype=text_dtype)
+        if n > 1:  # Arrow columns in several chunks
+            rows = pd.concat([rows.iloc[: n // 3], rows.iloc[n // 3 :]], ignore_index=True)
+        if text_dtype is object:  # pandas infers str for a column of texts; keep real object arrays
+            rows = rows.astype({"city": object, "size": object})
+        expected, expected_stats = reference(chain, rows)
+        columns = {c: rows[c].array for c in plan.needed}
+        columns = {
+            c: a.to_numpy() if isinstance(a, pd.arrays.NumpyExtensionArray) else a for c, a in columns.items()
+        }
+        for chunk in (plan.fused.CHUNK, 7):  # one pass, and big batches in chunks
+            plan.fused.CHUNK = chunk
+            stats: dict = {}
+            fused = plan.fused.run(columns, n, stats)
+            assert fused is not None
+            got, finite = fused
+            assert got.dtype == np.float32 and got.shape == expected.shape
+            assert np.array_equal(got, expected, equal_nan=True), (name, n, text_dtype, chunk)
+            assert finite == bool(np.isfinite(expected).all())
+            assert stats == expected_stats and list(stats.get("unseen", {})) == list(
+                expected_stats.get("unseen", {})
+            )
+        del plan.fused.CHUNK
+        assert stats == expected_stats
+        assert np.array_equal(plan.transform(rows), expected, equal_nan=True)
+        if n >= 1024:
+            assert stats["unseen"]["city"] > 0
+
+
+def test_fused_path_leaves_other_runtime_types_to_the_general_path() -> None:
+    chain = fused_chains(raw_table(300, 4, inf=False))["complete"]
+    plan = Plan(chain)
+    rows = raw_table(50, 5)
+    rows["num"] = pd.array(rows["num"].round(), dtype="Float64")  # an extension array: not fused
+    columns = {c: rows[c].array for c in plan.needed}
+    assert plan.fused.run(columns, len(rows), {}) is None
+    expected, stats = reference(chain, rows)
+    got_stats: dict = {}
+    assert np.array_equal(plan.transform(rows, got_stats), expected, equal_nan=True)
+    assert got_stats == stats
+    assert Plan(chains(raw_table(300, 4, inf=False))["scale_then_impute"]).fused is None
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("target", ["label", "amount"])
+def test_fused_predictor_table_equals_predict_py(target: str, tmp_path) -> None:  # noqa: ANN001
+    """Numbers and text only (the credit-risk shape): the predictor takes the fused path and still writes
+    predict.py's table, notes and unseen counts; an input that overflows float32 is refused by both."""
+    from workbench.export.bundle import write_bundle
+    from workbench.tabular.samples import load_sample
+
+    frame = load_sample("credit_risk").drop(columns=["applicant_id"]).head(400)
+    frame = frame.rename(columns={"default": target})
+    task = "regression" if target == "amount" else "classification"
+    model = train(split(frame, target, **({"task": task} if task == "regression" else {})), epochs=2)
+    folder = write_bundle(model, tmp_path / "b").path
+    predictor = Predictor.from_bundle(folder)
+    assert predictor.plan.fused is not None
+    rows = frame.drop(columns=[target]).reset_index(drop=True)
+    rows.loc[1, "annual_income"] = np.inf  # imputed like a gap
+    rows.loc[3, "loan_purpose"] = "wedding"  # unseen
+    rows.loc[5, "home_ownership"] = None
+    for proba in (False, True):
+        for part in (rows, rows.head(1), rows.head(17)):
+            got = predictor.predict(part, proba=proba)
+            expected, notes = tpl.predict_frame(folder, part, proba)
+            pd.testing.assert_frame_equal(got.table, expected)
+            assert got.notes == notes
+    assert predictor.predict(rows).unseen == {"loan_purpose": 1}
+    rows.loc[2, "loan_amount"] = 1e300  # finite in float64, infinite once scaled in float32
+    with pytest.raises(UserError, match="loan_amount"):
+        predictor.predict(rows)
+    with pytest.raises(tpl.PredictError, match="loan_amount"):
+        tpl.predict_frame(folder, rows, False)

@@ -96,16 +96,21 @@ def column_getter(frame: pd.DataFrame):  # noqa: ANN201 - a function of a column
     return public
 
 
-def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
-    """``check_input`` as ``{column: array}`` in model input order (no DataFrame built; the app's fast path).
+_CHECKED = frozenset(("numeric", "datetime", "bool"))  # kinds whose values are checked (and converted)
+_LAYOUT: list = [None]  # the last (column index, prep, positions, kinds, notes): an Index never changes
 
-    Columns whose values already have the expected kind are passed through untouched; only the others are
-    converted (and their bad values reported).
-    """
+
+def _layout(frame: pd.DataFrame, prep: dict) -> tuple[list[int], list, list[str]]:
+    """(position of each needed column, its expected kind, notes) for the frame's columns; checked once per
+    column index object, so batches of one table skip re-reading the column names."""
+    index = frame.columns
+    last = _LAYOUT[0]
+    if last is not None and last[0] is index and last[1] is prep:
+        return last[2], last[3], list(last[4])
     needed = list(prep["input_columns"])
     schema = prep.get("input_schema", {})
-    names = frame.columns.tolist()
-    where = {name: index for index, name in enumerate(names)}
+    names = index.tolist()
+    where = {name: position for position, name in enumerate(names)}
     missing = [c for c in needed if c not in where]
     if missing:
         raise PredictError(
@@ -122,13 +127,29 @@ def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
     if len(where) != len(names):
         dup = sorted({str(c) for c in names if names.count(c) > 1})
         raise PredictError(f"input has more than one column named {', '.join(dup)}; rename them")
+    positions, kinds = [where[c] for c in needed], [schema.get(c) for c in needed]
+    _LAYOUT[0] = (index, prep, positions, kinds, notes)
+    return positions, kinds, list(notes)
+
+
+def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
+    """``check_input`` as ``{column: array}`` in model input order (no DataFrame built; the app's fast path).
+
+    Columns whose values already have the expected kind are passed through untouched; only the others are
+    converted (and their bad values reported).
+    """
+    positions, kinds, notes = _layout(frame, prep)
     out = {}
     problems = []
     column_array = column_getter(frame)
-    for column in needed:
-        values = column_array(where[column])
-        kind = schema.get(column)
-        if kind not in ("numeric", "datetime", "bool") or _has_kind(values, kind):
+    for column, position, kind in zip(prep["input_columns"], positions, kinds, strict=True):
+        values = column_array(position)
+        if kind not in _CHECKED or (
+            kind == "numeric" and type(values) is np.ndarray and values.dtype.kind in "iuf"
+        ):
+            out[column] = values
+            continue
+        if _has_kind(values, kind):
             out[column] = values
             continue
         series, bad, what = _convert(pd.Series(values, copy=False), kind)
@@ -312,9 +333,8 @@ def transform(prep: dict, frame: pd.DataFrame, stats: dict) -> np.ndarray:
 
 
 def check_finite(x: np.ndarray, prep: dict) -> None:
-    if x.size == 0 or np.isfinite(
-        x.sum(dtype=np.float64)
-    ):  # one pass; a float64 sum of float32 never overflows
+    # one float32 pass: a finite sum means every value is finite (an overflowing sum only costs the full check)
+    if x.size == 0 or np.isfinite(x.sum()):
         return
     flat = x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 3 else x[:, None, :]
     bad = ~np.isfinite(flat).all(axis=1)
@@ -346,22 +366,28 @@ def _label_array(classes: list):  # noqa: ANN202 - numpy or pandas array
 
 
 def postprocess(outputs: np.ndarray, prep: dict) -> tuple:
-    """(labels or values as an array, class probabilities as a list of columns, or None) from raw outputs."""
+    """(labels or values as an array, class probabilities as a (classes, rows) array, or None) from raw outputs."""
     labels = prep["labels"]
     head, classes = labels["head"], labels.get("classes") or []
     out = np.asarray(outputs, dtype=np.float64)
-    if head == "binary":
+    if head == "binary":  # probabilities as one (classes, rows) block: row i is proba_<class i>
         logit = out[:, 0]
-        p1 = 1.0 / (1.0 + np.exp(-logit))
-        return _label_array(classes).take((logit > 0).astype(np.intp)), [1.0 - p1, p1]
+        proba = np.empty((2, len(logit)))
+        p1 = proba[1]  # 1 / (1 + exp(-logit)), computed in place
+        np.negative(logit, out=p1)
+        np.exp(p1, out=p1)
+        p1 += 1.0
+        np.divide(1.0, p1, out=p1)
+        np.subtract(1.0, p1, out=proba[0])
+        return _label_array(classes).take((logit > 0).astype(np.intp)), proba
     if head == "multiclass":
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         proba = shifted / shifted.sum(axis=1, keepdims=True)
-        return _label_array(classes).take(out.argmax(axis=1)), list(np.ascontiguousarray(proba.T))
+        return _label_array(classes).take(out.argmax(axis=1)), np.ascontiguousarray(proba.T)
     return out[:, 0] if out.shape[1] == 1 else [list(row) for row in out], None
 
 
-def output_columns(values, proba: list | None, prep: dict, with_proba: bool) -> dict:  # noqa: ANN001
+def output_columns(values, proba, prep: dict, with_proba: bool) -> dict:  # noqa: ANN001
     """The output table's columns in order: window end row (windowed models), prediction, proba_<class>."""
     columns: dict = {}
     window = prep.get("window")
@@ -375,7 +401,7 @@ def output_columns(values, proba: list | None, prep: dict, with_proba: bool) -> 
     return columns
 
 
-def prediction_frame(values, proba: list | None, prep: dict, with_proba: bool) -> pd.DataFrame:  # noqa: ANN001
+def prediction_frame(values, proba, prep: dict, with_proba: bool) -> pd.DataFrame:  # noqa: ANN001
     """The output table: window end row (windowed models), prediction, and proba_<class> columns if asked."""
     return pd.DataFrame(output_columns(values, proba, prep, with_proba), copy=False)
 

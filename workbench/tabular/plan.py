@@ -27,6 +27,8 @@ from workbench.tabular.chain import (
 # values + pending fill/scale) and are computed for all of them at once while writing the output; one-hot columns
 # stay as codes (_Hot) and are scattered into a zeroed block. Anything unusual is materialised and handled per
 # column with the same numpy/pandas operations the DataFrame path uses, so the numbers are identical.
+# Chains that only impute/scale numbers, one-hot encode raw columns and drop (the default tabular chain) skip
+# the step loop: ``plan_fused.fuse`` works out those lazy states once and ``_Fused`` writes them in one pass.
 
 
 class _Num:
@@ -308,6 +310,9 @@ class Plan:
         self.compiled = [_compile_step(step) for step in self.chain]
         self.prefetch = _Prefetch(_prefetchable(self.chain, self.compiled, self.needed))
         self._layouts: dict[tuple[int, ...], _Layout] = {}
+        from workbench.tabular.plan_fused import fuse
+
+        self.fused = None if self.window else fuse(self.chain, self.compiled, self.needed, self.names)
 
     def check_columns(self, present: Any) -> None:
         missing = [column for column in self.needed if column not in present]
@@ -323,7 +328,15 @@ class Plan:
 
     def apply(self, columns: dict[str, Any], n: int, stats: dict | None = None) -> np.ndarray:
         """The model input for raw column arrays of ``n`` rows (at least ``needed``)."""
+        return self.run(columns, n, stats)[0]
+
+    def run(self, columns: dict[str, Any], n: int, stats: dict | None = None) -> tuple[np.ndarray, bool]:
+        """(``apply``'s model input, True when every value in it is known to be finite: no check needed)."""
         stats = {} if stats is None else stats
+        if self.fused is not None:
+            fused = self.fused.run(columns, n, stats)
+            if fused is not None:
+                return fused
         env = {
             name: _Num(values) if isinstance(values, np.ndarray) and values.dtype.kind in "iufc" else values
             for name, values in columns.items()
@@ -332,8 +345,8 @@ class Plan:
         for step, compiled in zip(self.chain, self.compiled, strict=True):
             _run_step(step, compiled, env, stats, pre)
         if self.window:
-            return self._windows(env, n)
-        return self._matrix(env, n)
+            return self._windows(env, n), False
+        return self._matrix(env, n), False
 
     def _windows(self, env: dict[str, Any], n: int) -> np.ndarray:
         window = self.window
