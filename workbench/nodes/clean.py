@@ -8,24 +8,10 @@ from typing import Any
 from workbench import ports
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.params import Bool, Choice, Column, Columns, Float, Str
+from workbench.tabular.vocabulary import DATE_PARTS, OPERATORS
 
 _IN = (PortSpec("table", ports.TABLE),)
 _OUT = (PortSpec("table", ports.TABLE),)
-OPERATORS = (
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "contains",
-    "not_contains",
-    "in",
-    "not_in",
-    "is_missing",
-    "not_missing",
-)
-DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 
 
 class CleanColumns(NodeType):

@@ -15,7 +15,6 @@ from workbench.errors import UserError
 MISSING = "__missing__"
 OTHER = "__other__"
 UNSEEN = "__unseen__"
-DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 _PART_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 
 

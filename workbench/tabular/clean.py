@@ -8,23 +8,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import UserError
-from workbench.tabular.chain import DATE_PARTS
 from workbench.tabular.io import parse_date_column
-
-OPERATORS = (
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "contains",
-    "not_contains",
-    "in",
-    "not_in",
-    "is_missing",
-    "not_missing",
-)
+from workbench.tabular.vocabulary import DATE_PARTS, OPERATORS
 
 
 def check_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:

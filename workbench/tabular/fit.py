@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import UserError
-from workbench.tabular.chain import DATE_PARTS, MISSING, apply_step, as_text, factorize_text, onehot_names
+from workbench.tabular.chain import MISSING, apply_step, as_text, factorize_text, onehot_names
 from workbench.tabular.dataset import Dataset, column_kind, plain
+from workbench.tabular.vocabulary import DATE_PARTS
 
 
 def kinds(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, str]:
