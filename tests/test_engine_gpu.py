@@ -9,6 +9,7 @@ from workbench.engine.callbacks import Checkpointer
 from workbench.engine.device import resolve_device, resolve_precision
 from workbench.engine.models import build_model, default_spec
 from workbench.engine.trainer import TrainConfig, TrainData, fit
+from workbench.errors import UserError
 
 pytestmark = [
     pytest.mark.gpu,
@@ -78,3 +79,20 @@ def test_cuda_metrics_are_read_without_per_batch_sync():
         [ProgressReporter(lambda f, **k: calls.append(k), 0.0)],
     )
     assert calls and calls[-1]["batch"] == calls[-1]["batches"]
+
+
+def test_fit_returns_the_model_on_its_home_device_and_frees_gpu_memory():
+    x, y = blobs()
+    data = TrainData(x[:1500], y[:1500], x[1500:], y[1500:], "multiclass", 3)
+    model, _ = build_model(default_spec(), (4,), 3, "multiclass")
+    before = torch.cuda.memory_allocated()
+    result = fit(model, data, TrainConfig(epochs=2, device="cuda"))
+    assert result.metrics["device"].startswith("cuda")
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    assert model(x[1500:]).shape == (500, 3)  # CPU tensors work with the returned model
+    assert torch.cuda.memory_allocated() <= before + 1024  # the split and the weights left the GPU
+
+    nan_rows = torch.full((100, 4), float("nan"))  # a diverging loss: a UserError from inside the loop
+    with pytest.raises(UserError):
+        fit(model, TrainData(nan_rows, y[:100], head="multiclass", n_classes=3), TrainConfig(device="cuda"))
+    assert {p.device.type for p in model.parameters()} == {"cpu"}

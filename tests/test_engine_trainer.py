@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from workbench.engine.callbacks import Callback, EarlyStopping, ProgressReporter, StopAfter
+from workbench.engine.device import resolve_device, resolve_precision
 from workbench.engine.models import ModelSpec, build_model, default_spec
 from workbench.engine.trainer import TrainConfig, TrainData, evaluate_loss, fit, make_loss
 from workbench.errors import UserError
@@ -54,7 +55,9 @@ def test_iris_like_classification_reaches_90_percent_test_accuracy():
     assert accuracy >= 0.9
     assert result.metrics["epochs_run"] == 10 and not result.stopped
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
-    assert result.metrics["samples_per_second"] > 0 and result.metrics["precision"] == "fp32"
+    assert result.metrics["samples_per_second"] > 0 and result.metrics["precision"] == resolve_precision(
+        "auto", resolve_device("auto")
+    )
 
 
 def test_binary_head_uses_one_logit_and_learns():
@@ -93,7 +96,7 @@ def test_early_stopping_restores_best_weights():
 
     class Snap(Callback):
         def on_epoch_end(self, state, record):
-            snapshots[state.epoch] = {k: v.clone() for k, v in state.model.state_dict().items()}
+            snapshots[state.epoch] = {k: v.cpu().clone() for k, v in state.model.state_dict().items()}
 
     model, _ = build_model(default_spec(), (4,), 3, "multiclass")
     stopper = EarlyStopping("val_loss", patience=2, restore_best=True)
@@ -218,9 +221,13 @@ def test_out_of_memory_reports_batch_size_or_halves_and_continues():
     x, y = blobs()
     inner, _ = build_model(default_spec(), (4,), 3, "multiclass")
     with pytest.raises(UserError, match="at batch size 64 .epoch 1, batch 1.; lower batch_size"):
-        fit(OOMAbove(inner, 20), TrainData(x, y, head="multiclass", n_classes=3), TrainConfig(epochs=1))
+        fit(
+            OOMAbove(inner, 20),
+            TrainData(x, y, head="multiclass", n_classes=3),
+            TrainConfig(epochs=1, device="cpu"),
+        )
     messages = Messages()
-    config = TrainConfig(epochs=2, on_oom="halve")
+    config = TrainConfig(epochs=2, on_oom="halve", device="cpu")  # the messages name the device
     result = fit(OOMAbove(inner, 20), TrainData(x, y, head="multiclass", n_classes=3), config, [messages])
     assert result.metrics["batch_size"] == 16 and result.metrics["epochs_run"] == 2
     assert [m for m in messages.lines if "out of memory" in m] == [

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from workbench import params as P
+from workbench.engine.device import resolve_device, resolve_precision
 from workbench.events import CollectingReporter, LogRecord, MetricsLogged, Progress
 from workbench.execution.context import NodeContext, RunContext
 from workbench.nodes.model import NODE_TYPES as MODEL_NODES
@@ -97,7 +98,8 @@ def test_default_mlp_and_training_match_the_brief():
     records = trained_mlp["history"]["records"]
     assert [r["epoch"] for r in records] == list(range(1, 11)) and all("val_loss" in r for r in records)
     log = [e.message for e in reporter.of_type(LogRecord)]
-    assert any("fit started" in m and "batch 64 · 10 epochs" in m and "fp32" in m for m in log)
+    precision = resolve_precision("auto", resolve_device("auto"))  # fp32 on CPU, bf16/fp16 on a GPU
+    assert any("fit started" in m and "batch 64 · 10 epochs" in m and precision in m for m in log)
 
 
 def test_train_node_outputs_a_usable_model_with_chain_and_labels():

@@ -137,9 +137,14 @@ def unfreeze_gc() -> None:
     gc.unfreeze()
 
 
-def empty_device_cache(device: torch.device) -> None:
-    """Give cached allocator memory back after an out-of-memory error."""
-    gc.collect()
+def empty_device_cache(device: torch.device, collect: bool = True) -> None:
+    """Give cached allocator memory back (after an out-of-memory error, or when a run ends).
+
+    ``collect=False`` skips the full garbage collection, whose pause a GUI would feel, when plain reference
+    counting has already freed the tensors.
+    """
+    if collect:
+        gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):

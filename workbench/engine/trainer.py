@@ -163,7 +163,10 @@ def fit(
     control: Control | None = None,
     architecture: dict[str, Any] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``data``; returns the model (eval mode, on the training device) and its history.
+    """Train ``model`` on ``data``; returns the model (eval mode) and its history.
+
+    The model goes back to the device it came in on (CPU for a fresh one), also after an error, so a GPU run
+    frees its memory when it ends and the caller's CPU tensors keep working with the returned model.
 
     Raises UserError for diverging losses (NaN/inf: names epoch and batch), out-of-memory without
     ``on_oom='halve'``, and settings that do not fit the task. A cooperative stop is not an error: the
@@ -172,9 +175,16 @@ def fit(
     config = config or TrainConfig()
     device = dev.resolve_device(config.device)
     precision = dev.resolve_precision(config.precision, device)
-    with dev.thread_limit(config.threads):
-        dev.seed_everything(config.seed)
-        return _fit(model, data, config, list(callbacks), control, architecture, device, precision)
+    param = next(model.parameters(), None)
+    home = param.device if param is not None else torch.device("cpu")
+    try:
+        with dev.thread_limit(config.threads):
+            dev.seed_everything(config.seed)
+            return _fit(model, data, config, list(callbacks), control, architecture, device, precision)
+    finally:
+        if device != home:
+            model.to(home)
+            dev.empty_device_cache(device, collect=False)
 
 
 def _fit(
