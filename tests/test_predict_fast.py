@@ -230,9 +230,34 @@ def fused_chains(train: pd.DataFrame) -> dict[str, list[dict]]:
     return built
 
 
+@pytest.fixture(params=["C pass", "numpy pass"])
+def fused_pass(request, monkeypatch) -> list | None:  # noqa: ANN001
+    """Runs a test through the optional C pass (calls recorded) and through the numpy pass."""
+    from workbench.tabular import plan_fused
+
+    real = plan_fused.NATIVE
+    if request.param == "numpy pass":
+        monkeypatch.setattr(plan_fused, "NATIVE", None)
+        return None
+    if real is None:
+        pytest.skip("the C pass was not built (no C compiler at install time)")
+    calls: list = []
+
+    class Spy:
+        hash = staticmethod(real.hash)
+
+        @staticmethod
+        def fill(*args):  # noqa: ANN002, ANN205
+            calls.append(len(args[0]))
+            return real.fill(*args)
+
+    monkeypatch.setattr(plan_fused, "NATIVE", Spy)
+    return calls
+
+
 @pytest.mark.parametrize("text_dtype", ["str", "string[pyarrow]", object])
 @pytest.mark.parametrize("name", ["complete", "dropped_onehot"])
-def test_fused_path_equals_the_dataframe_path(name: str, text_dtype: object) -> None:
+def test_fused_path_equals_the_dataframe_path(name: str, text_dtype: object, fused_pass) -> None:  # noqa: ANN001
     chain = fused_chains(raw_table(400, 3, inf=False))[name]
     plan = Plan(chain)
     assert plan.fused is not None
@@ -265,6 +290,8 @@ def test_fused_path_equals_the_dataframe_path(name: str, text_dtype: object) -> 
                 expected_stats.get("unseen", {})
             )
         del plan.fused.CHUNK
+        if fused_pass is not None:  # the C pass takes Arrow text; object arrays stay with numpy
+            assert (n in fused_pass) == (text_dtype is not object), (n, fused_pass)
         assert stats == expected_stats
         assert np.array_equal(plan.transform(rows), expected, equal_nan=True)
         if n >= 1024:
@@ -287,7 +314,7 @@ def test_fused_path_leaves_other_runtime_types_to_the_general_path() -> None:
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("target", ["label", "amount"])
-def test_fused_predictor_table_equals_predict_py(target: str, tmp_path) -> None:  # noqa: ANN001
+def test_fused_predictor_table_equals_predict_py(target: str, tmp_path, fused_pass) -> None:  # noqa: ANN001
     """Numbers and text only (the credit-risk shape): the predictor takes the fused path and still writes
     predict.py's table, notes and unseen counts; an input that overflows float32 is refused by both."""
     from workbench.export.bundle import write_bundle
@@ -311,6 +338,7 @@ def test_fused_predictor_table_equals_predict_py(target: str, tmp_path) -> None:
             pd.testing.assert_frame_equal(got.table, expected)
             assert got.notes == notes
     assert predictor.predict(rows).unseen == {"loan_purpose": 1}
+    assert fused_pass is None or len(fused_pass) >= 7
     rows.loc[2, "loan_amount"] = 1e300  # finite in float64, infinite once scaled in float32
     with pytest.raises(UserError, match="loan_amount"):
         predictor.predict(rows)

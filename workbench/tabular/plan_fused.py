@@ -5,11 +5,31 @@ text columns, one scatter of the one-hot ones — with the same numbers as the s
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from workbench.tabular.plan import _Lookup, _null_mask, _value
+
+try:  # the optional C pass (setup.py builds it); same numbers as the numpy pass below
+    from workbench.tabular import _fastprep as NATIVE
+except ImportError:  # pragma: no cover - no compiler at install time
+    NATIVE = None
+if os.environ.get("WORKBENCH_NO_NATIVE"):  # for comparisons and bug hunts: numpy only
+    NATIVE = None
+
+_NATIVE_DTYPES = frozenset(np.dtype(t) for t in ("float64", "float32", "int64", "int32"))
+_TEXT_IDS: dict[int, int] = {}
+
+
+def _text_kind(type_id: int) -> int | None:
+    """1 for Arrow large_string, 0 for string, None for any other Arrow type id."""
+    if not _TEXT_IDS:
+        import pyarrow as pa
+
+        _TEXT_IDS.update({pa.string().id: 0, pa.large_string().id: 1})
+    return _TEXT_IDS.get(type_id)
 
 
 def fuse(chain: list[dict], compiled: list[Any], needed: list[str], names: list[str]) -> _Fused | None:
@@ -91,6 +111,8 @@ class _Fused:
         ]
         self.arrow = self._tables(entries, colmap, offsets)
         self._where = {text: index for index, text in enumerate(self.texts)}
+        self.colmap = colmap
+        self.native = native_tables(groups, colmap, offsets) if NATIVE is not None else None
         self._consts: dict[tuple, tuple] = {}
         self._options: dict[Any, Any] = {}
         self._rows: tuple[int, Any, Any] = (-1, None, None)
@@ -118,10 +140,23 @@ class _Fused:
             fills = np.array([f if ok else 0.0 for f, ok in zip(self.fill, filled, strict=True)])[:, None]
             # every float row filled: no row mask needed (integer rows are never missing)
             every = all(ok or a.dtype.kind != "f" for ok, a in zip(filled, arrays, strict=True))
-            consts = (None if every else np.array(filled, dtype=bool)[:, None], fills, any(filled))
+            native = None
+            if self.native is not None and all(a.dtype in _NATIVE_DTYPES for a in arrays):
+                target = np.arange(self.width)[self.target].tolist()
+                native = tuple(
+                    (col, int(ok), float(fill), float(center), float(inv))
+                    for col, ok, fill, center, inv in zip(
+                        target, filled, fills[:, 0], self.centers[:, 0], self.invs[:, 0], strict=True
+                    )
+                )
+            consts = (None if every else np.array(filled, dtype=bool)[:, None], fills, any(filled), native)
             if len(self._consts) < 16:
                 self._consts[key] = consts
         texts = [columns[source] for source, _, _ in self.groups]
+        if consts[3] is not None:
+            done = self._native(arrays, texts, n, consts[3], stats)
+            if done is not None:
+                return done
         if n <= self.CHUNK:
             out = np.zeros((n, self.width), dtype=np.float32)
             finite, counts = self._rows_into(out, arrays, texts, consts)
@@ -143,6 +178,29 @@ class _Fused:
         return out, finite
 
     CHUNK = 8192
+
+    def _native(self, arrays: list, texts: list, n: int, statics: tuple, stats: dict) -> tuple | None:
+        """The C pass over Arrow text columns (None: a column it does not take; the numpy pass runs)."""
+        specs = []
+        for column in texts:
+            chunks = getattr(column, "_pa_array", None)
+            wide = None if chunks is None else _text_kind(chunks.type.id)
+            if wide is None or len(chunks) != n:
+                return None
+            array = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+            validity, offsets, data = array.buffers()
+            specs.append((offsets, b"" if data is None else data, validity, wide, array.offset))
+        out = np.empty((n, self.width), dtype=np.float32)
+        try:
+            finite, counts = NATIVE.fill(out, arrays, statics, self.native, tuple(specs))
+        except ValueError:  # a malformed or unexpected buffer: the numpy pass decides
+            return None
+        if any(counts):
+            unseen = stats.setdefault("unseen", {})
+            for (column, _, _), count in zip(self.groups, counts, strict=True):
+                if count:
+                    unseen[column] = unseen.get(column, 0) + count
+        return out, finite
 
     def _rows_into(self, out: np.ndarray, arrays: list, texts: list, consts: tuple) -> tuple[bool, list[int]]:
         """Write rows into the zeroed ``out``; (all finite, unseen count per encoded column)."""
@@ -224,3 +282,44 @@ class _Fused:
             if found.null_count:
                 index = np.where(_null_mask(found), absent, index)
         return index + self._row_starts(n)[1]
+
+
+def native_tables(
+    groups: list[tuple[str, _Lookup, int]], colmap: np.ndarray, offsets: list[int]
+) -> tuple | None:
+    """Per encoded column, the C pass's static tables: an open-addressing hash table (linear probing)
+    over the UTF-8 vocabulary (the C pass's own hash), each entry's output column and unseen flag, and the columns for missing and absent
+    values (None when a vocabulary text cannot be UTF-8, which Arrow text never holds)."""
+    tables = []
+    for g, (_, lookup, _) in enumerate(groups):
+        try:
+            vocab = [text.encode("utf-8") for text in lookup.table]
+        except (AttributeError, UnicodeEncodeError):
+            return None
+        size = 8
+        while size < 2 * len(vocab) + 2:
+            size *= 2
+        slots = np.full(size, -1, dtype=np.int32)
+        for index, text in enumerate(vocab):
+            slot = NATIVE.hash(text) >> (64 - size.bit_length() + 1)  # the C pass's high bits
+            while slots[slot] >= 0:
+                slot = (slot + 1) & (size - 1)
+            slots[slot] = index
+        column = [int(colmap[offsets[g] + slot]) for slot in lookup.table.values()]
+        tables.append(
+            (
+                slots.tobytes(),
+                size - 1,
+                b"".join(vocab),
+                np.cumsum([0] + [len(t) for t in vocab], dtype=np.int64).tobytes(),
+                np.array(column, dtype=np.int32).tobytes(),
+                np.array(
+                    [slot == lookup.default for slot in lookup.table.values()], dtype=np.uint8
+                ).tobytes(),
+                int(colmap[offsets[g] + lookup.missing]),
+                int(lookup.missing == lookup.default),
+                int(colmap[offsets[g] + lookup.default]),
+                1,
+            )
+        )
+    return tuple(tables)
