@@ -344,3 +344,27 @@ def test_fused_predictor_table_equals_predict_py(target: str, tmp_path, fused_pa
         predictor.predict(rows)
     with pytest.raises(tpl.PredictError, match="loan_amount"):
         tpl.predict_frame(folder, rows, False)
+
+
+def test_small_batches_run_on_one_onnxruntime_thread_with_the_same_numbers(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from workbench.export import predictor as predictor_module
+    from workbench.export.bundle import write_bundle
+    from workbench.tabular.samples import load_sample
+
+    frame = load_sample("credit_risk").drop(columns=["applicant_id"]).head(300)
+    folder = write_bundle(train(split(frame, "default"), epochs=1), tmp_path / "b").path
+    rows = frame.drop(columns=["default"])
+    made: list[int] = []
+    real = predictor_module._runner
+    monkeypatch.setattr(
+        predictor_module, "_runner", lambda path, threads: made.append(threads) or real(path, threads)
+    )
+    predictor = Predictor.from_bundle(folder, threads=2)
+    assert made == [2]
+    small = predictor.predict(rows, proba=True).table  # 300 rows × ~4k weights: one thread
+    assert made == [2, 1]
+    monkeypatch.setattr(Predictor, "SMALL_WORK", 0)  # everything is big now: the 2-thread session
+    big = predictor.predict(rows, proba=True).table
+    assert made == [2, 1]
+    pd.testing.assert_frame_equal(small, big, check_exact=True)
+    assert Predictor.from_bundle(folder, threads=1) and made[-1] == 1 and len(made) == 3  # one session only
