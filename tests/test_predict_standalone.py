@@ -147,6 +147,23 @@ def test_template_preprocessing_equals_the_chain(clf_bundle: tuple) -> None:
     assert np.array_equal(ours, theirs, equal_nan=True)
 
 
+@pytest.mark.parametrize(
+    ("sep", "decimal", "encoding", "suffix"),
+    [(";", ",", "cp1252", ".csv"), ("\t", ".", "utf-8-sig", ".tsv"), (",", ".", "utf-16", ".csv")],
+)
+def test_european_tab_and_utf16_files_match_app(
+    clf_bundle: tuple, tmp_path: Path, sep: str, decimal: str, encoding: str, suffix: str
+) -> None:
+    """predict.py finds the separator, the decimal comma and the encoding as the app's reader does."""
+    bundle, _, frame = clf_bundle
+    rows = frame.drop(columns=["label"]).iloc[:60].copy()
+    rows["note"] = "café über"  # an extra column that needs the right encoding
+    source = tmp_path / f"input{suffix}"
+    rows.to_csv(source, index=False, sep=sep, decimal=decimal, encoding=encoding)
+    app = _compare(bundle, source, tmp_path)
+    assert len(app) == 60
+
+
 def test_standalone_reports_bad_input_and_tampering(clf_bundle: tuple, tmp_path: Path) -> None:
     bundle, _, frame = clf_bundle
     source = tmp_path / "bad.csv"
@@ -163,6 +180,10 @@ def test_standalone_reports_bad_input_and_tampering(clf_bundle: tuple, tmp_path:
     frame.drop(columns=["label"]).head(5).to_csv(source, index=False)
     result = run_standalone(copy, str(source))
     assert result.returncode == 1 and "model.onnx was changed after export" in result.stderr
+    sheet = tmp_path / "rows.xlsx"
+    sheet.write_bytes(b"PK")
+    result = run_standalone(bundle, str(sheet))
+    assert result.returncode == 1 and "save the sheet as CSV" in result.stderr
 
 
 def test_dates_and_missing_values_match_app(tmp_path: Path) -> None:

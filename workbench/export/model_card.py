@@ -83,6 +83,9 @@ def render(manifest: dict[str, Any], prep: dict[str, Any]) -> str:
         "python predict.py input.csv -o predictions.csv" + (" --proba" if task == "classification" else ""),
         "```",
         "",
+        "The input may be CSV or TSV (separator, encoding and a decimal comma are detected) or Parquet; "
+        "the output is CSV, or Parquet when its name ends in `.parquet`.",
+        "",
         f"`model.onnx` takes a float32 input named `{manifest['onnx']['input']}` of shape "
         f"(batch, {', '.join(map(str, manifest['input_shape']))}) after the preprocessing in "
         "`preprocessing.json`, and returns raw outputs"

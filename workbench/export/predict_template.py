@@ -13,8 +13,11 @@ Exit codes: 0 success, 1 bad input or a damaged bundle (one line on stderr), 2 u
 from __future__ import annotations
 
 import argparse
+import codecs
+import csv
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -448,23 +451,62 @@ def predict_frame(
 
 
 def read_input(path: Path) -> pd.DataFrame:
+    """A CSV/TSV/TXT (separator, encoding and decimal comma detected) or Parquet file."""
     if not path.is_file():
         raise PredictError(f"{path}: file not found")
-    if path.suffix.lower() == ".parquet":
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         return pd.read_parquet(path)
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise PredictError(f"{path.name}: spreadsheets are not read here; save the sheet as CSV")
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    encoding = _encoding(head)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
+    sep = _separator(text)
+    # "1,5" in a semicolon file is a decimal comma (the usual European export)
+    decimal = "," if sep == ";" and re.search(r"(^|;)\s*-?\d+,\d+\s*(;|$)", text, re.M) else "."
     try:
-        return (
-            pd.read_csv(path, sep=None, engine="python")
-            if path.suffix.lower() != ".csv"
-            else pd.read_csv(path)
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
+        return pd.read_csv(path, sep=sep, decimal=decimal, encoding=encoding)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
         raise PredictError(f"{path.name}: cannot be read as CSV ({exc})") from None
+
+
+def _encoding(head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:  # utf-8-sig also reads files without a BOM; a character cut at the 64 KB mark is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1252" if _decodes(head, "cp1252") else "latin-1"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _separator(text: str) -> str:
+    """The candidate that splits the first lines into the same number (> 1) of fields most often."""
+    lines = [line for line in (text.splitlines()[:-1] or text.splitlines()) if line.strip()][:50]
+    best, best_score = ",", 0
+    for candidate in (",", ";", "\t", "|"):
+        counts = [len(row) for row in csv.reader(lines, delimiter=candidate)]
+        if not counts or counts[0] < 2:
+            continue
+        score = sum(c == counts[0] for c in counts) * counts[0]
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict with this exported Model Workbench bundle.")
-    parser.add_argument("input", help="CSV (or .parquet) file with the model's input columns")
+    parser.add_argument("input", help="CSV/TSV (or .parquet) file with the model's input columns")
     parser.add_argument(
         "-o", "--output", help="where to write predictions (.csv or .parquet); default stdout"
     )
