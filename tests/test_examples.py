@@ -1,6 +1,7 @@
 """Every example pipeline runs headless and reaches the quality figure documented in docs/examples.md."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,26 @@ def test_quickstart_through_the_cli_and_predict_with_its_bundle(tmp_path, data_d
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 21 and "prediction" in lines[0]
+
+
+ROOT = EXAMPLES.parent.parent
+
+
+def test_files_named_in_the_docs_exist():
+    """The quick start once pointed at a file that did not exist; every resources/ path in the docs must."""
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for match in re.finditer(r"resources/[\w./-]*[\w/]", doc.read_text(encoding="utf-8")):
+            if not (ROOT / match.group(0)).exists():
+                missing.append(f"{doc.name}: {match.group(0)}")
+    assert not missing
+
+
+def test_the_readme_script_example_runs(monkeypatch, capsys, data_dir):  # noqa: ANN001
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "Pipeline.load" in b]
+    assert len(blocks) == 1
+    monkeypatch.chdir(ROOT)
+    exec(compile(blocks[0], "README.md", "exec"), {})  # noqa: S102 - our own README, not user text
+    status, metrics = capsys.readouterr().out.split(" ", 1)
+    assert status == "ok" and "accuracy" in metrics
