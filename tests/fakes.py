@@ -116,3 +116,17 @@ FAKE_TYPES = (Source, Add, ToModel, Sink, Fail, Slow)
 
 def fake_registry() -> NodeRegistry:
     return NodeRegistry(FAKE_TYPES)
+
+
+def native_spy(real: Any, calls: list) -> type:
+    """A stand-in for the C prediction pass that records the rows of each ``fill`` call and then runs it."""
+
+    class Spy:
+        hash = staticmethod(real.hash)
+
+        @staticmethod
+        def fill(*args: Any) -> Any:
+            calls.append(len(args[0]))
+            return real.fill(*args)
+
+    return Spy

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fakes import native_spy
 from test_export_models import classifier, multiclass, regressor, split, train
 
 from workbench.errors import UserError
@@ -242,16 +243,7 @@ def fused_pass(request, monkeypatch) -> list | None:  # noqa: ANN001
     if real is None:
         pytest.skip("the C pass was not built (no C compiler at install time)")
     calls: list = []
-
-    class Spy:
-        hash = staticmethod(real.hash)
-
-        @staticmethod
-        def fill(*args):  # noqa: ANN002, ANN205
-            calls.append(len(args[0]))
-            return real.fill(*args)
-
-    monkeypatch.setattr(plan_fused, "NATIVE", Spy)
+    monkeypatch.setattr(plan_fused, "NATIVE", native_spy(real, calls))
     return calls
 
 

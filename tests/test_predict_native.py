@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from fakes import native_spy
 
 from workbench.tabular import fit, plan_fused
 from workbench.tabular.chain import transform_frame
@@ -47,19 +48,10 @@ def fitted_chain(max_categories: int = 20) -> list[dict]:
 def both_passes(chain: list[dict], columns: dict, n: int) -> tuple:
     """(C result, C stats, numpy result, numpy stats), checking that the C pass really ran."""
     real, calls = plan_fused.NATIVE, []
-
-    class Spy:
-        hash = staticmethod(real.hash)
-
-        @staticmethod
-        def fill(*args):  # noqa: ANN002, ANN205
-            calls.append(len(args[0]))
-            return real.fill(*args)
-
     stats: dict = {}
     numpy_stats: dict = {}
     try:
-        plan_fused.NATIVE = Spy
+        plan_fused.NATIVE = native_spy(real, calls)
         got = Plan(chain).fused.run(columns, n, stats)
         plan_fused.NATIVE = None
         expected = Plan(chain).fused.run(columns, n, numpy_stats)

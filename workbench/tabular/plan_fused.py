@@ -1,6 +1,8 @@
 """The fused fast path of a compiled plan: chains that only impute/scale numbers, one-hot encode raw columns
 and drop columns (the common shape) run in one pass per call — one numeric block, one Arrow lookup over all
-text columns, one scatter of the one-hot ones — with the same numbers as the step-by-step plan.
+text columns, one scatter of the one-hot ones — with the same numbers as the step-by-step plan. Where the
+optional C pass (``_fastprep.c``) was built and the text columns are Arrow strings, it does all of that in one
+C loop instead (same bits; the numpy pass is the fallback and the reference).
 """
 
 from __future__ import annotations
@@ -111,7 +113,6 @@ class _Fused:
         ]
         self.arrow = self._tables(entries, colmap, offsets)
         self._where = {text: index for index, text in enumerate(self.texts)}
-        self.colmap = colmap
         self.native = native_tables(groups, colmap, offsets) if NATIVE is not None else None
         self._consts: dict[tuple, tuple] = {}
         self._options: dict[Any, Any] = {}
@@ -170,14 +171,18 @@ class _Fused:
                 ok, found = self._rows_into(part, [a[rows] for a in arrays], [t[rows] for t in texts], consts)
                 finite = finite and ok
                 counts = [a + b for a, b in zip(counts, found, strict=True)]
+        self._count_unseen(counts, stats)
+        return out, finite
+
+    CHUNK = 8192
+
+    def _count_unseen(self, counts: Any, stats: dict) -> None:
+        """Add per-encoded-column counts of values that went to the unseen/other bucket to ``stats``."""
         if any(counts):
             unseen = stats.setdefault("unseen", {})
             for (column, _, _), count in zip(self.groups, counts, strict=True):
                 if count:
                     unseen[column] = unseen.get(column, 0) + count
-        return out, finite
-
-    CHUNK = 8192
 
     def _native(self, arrays: list, texts: list, n: int, statics: tuple, stats: dict) -> tuple | None:
         """The C pass over Arrow text columns (None: a column it does not take; the numpy pass runs)."""
@@ -195,11 +200,7 @@ class _Fused:
             finite, counts = NATIVE.fill(out, arrays, statics, self.native, tuple(specs))
         except ValueError:  # a malformed or unexpected buffer: the numpy pass decides
             return None
-        if any(counts):
-            unseen = stats.setdefault("unseen", {})
-            for (column, _, _), count in zip(self.groups, counts, strict=True):
-                if count:
-                    unseen[column] = unseen.get(column, 0) + count
+        self._count_unseen(counts, stats)
         return out, finite
 
     def _rows_into(self, out: np.ndarray, arrays: list, texts: list, consts: tuple) -> tuple[bool, list[int]]:
@@ -287,9 +288,9 @@ class _Fused:
 def native_tables(
     groups: list[tuple[str, _Lookup, int]], colmap: np.ndarray, offsets: list[int]
 ) -> tuple | None:
-    """Per encoded column, the C pass's static tables: an open-addressing hash table (linear probing)
-    over the UTF-8 vocabulary (the C pass's own hash), each entry's output column and unseen flag, and the columns for missing and absent
-    values (None when a vocabulary text cannot be UTF-8, which Arrow text never holds)."""
+    """Per encoded column, the C pass's static tables: an open-addressing hash table (linear probing, the C
+    pass's own hash) over the UTF-8 vocabulary, each entry's output column and unseen flag, and the columns for
+    missing and absent values. None when a vocabulary text has no UTF-8 form (Arrow text never holds one)."""
     tables = []
     for g, (_, lookup, _) in enumerate(groups):
         try:
