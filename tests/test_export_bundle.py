@@ -89,7 +89,7 @@ def test_bundle_files_and_manifest(clf_bundle: tuple) -> None:
     bundle, model, _ = clf_bundle
     folder = bundle.path
     assert sorted(p.name for p in folder.iterdir()) == sorted([*FILES, "manifest.json"])
-    assert not (folder.parent / f".{folder.name}.partial").exists()
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
     manifest = json.loads((folder / "manifest.json").read_text())
     assert set(manifest["files"]) == set(FILES)
     for key in ("task", "target", "classes", "input_schema", "metrics", "seed", "fingerprints", "versions",
@@ -210,7 +210,7 @@ def test_export_refused_when_parity_fails(clf: tuple, tmp_path: Path) -> None:
 
 def test_export_refuses_a_folder_with_other_files(clf: tuple, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="already holds other files"):
+    with pytest.raises(UserError, match="is not a model bundle"):
         write_bundle(clf[0], tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 

@@ -191,7 +191,7 @@ class Inspector(QScrollArea):
         if spec is None:
             return
         values = pipeline.node(self.node_id).params
-        found = P.problems(spec.params, values)
+        found = pipeline.param_problems(self.node_id)  # value checks and the node type's own (export path…)
         merged = {**P.default_values(spec.params), **values}
         for param in spec.params:
             self._show_problem(param.name, found.get(param.name, ""))

@@ -5,19 +5,24 @@ Files (see docs in the README each bundle carries): ``model.onnx`` (one file, dy
 ``preprocessing.json`` (the fitted chain and label mapping), ``manifest.json`` (task, schema, metrics,
 fingerprints, versions, checksums of every file), ``predict.py`` (standalone) and ``README.md`` (model card).
 
-The folder is written under a temporary name and renamed only after the parity check passed, so a refused
-export never leaves a half-written bundle behind.
+The bundle is built in a fresh staging folder beside the target and renamed into place only after the
+parity check passed, so a refused or failed export never leaves a half-written bundle behind; where it may
+be written and how an old bundle is replaced is ``workbench.export.target``'s job (it never deletes a file
+this app did not write). Programs are serialised to memory first and written with plain file writes, so a
+full disk is an ordinary, reported error (torch's own file writer aborted the process on ENOSPC).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import logging
+import os
 import platform
-import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -31,20 +36,13 @@ import numpy as np
 from workbench import __version__
 from workbench.errors import UserError
 from workbench.export import model_card
+from workbench.export import target as T
 from workbench.export.parity import TOLERANCE, check_parity, file_sha256
 
 BUNDLE_FORMAT = 1
 ONNX_INPUT = "features"
 ONNX_OUTPUT = "output"
-FILES = (
-    "model.onnx",
-    "model.pt2",
-    "weights.safetensors",
-    "architecture.json",
-    "preprocessing.json",
-    "predict.py",
-    "README.md",
-)
+FILES = T.FILES
 _LIBRARIES = ("torch", "numpy", "pandas", "scikit-learn", "onnx", "onnxscript", "onnxruntime", "safetensors")
 
 
@@ -160,38 +158,43 @@ def _export_programs(module: Any, example: np.ndarray, folder: Path) -> tuple[st
     try:
         with _quiet():
             program = torch.export.export(module, (x,), dynamic_shapes=dynamic)
-            torch.export.save(program, str(folder / "model.pt2"))
-            torch.onnx.export(
+            buffer = io.BytesIO()
+            torch.export.save(program, buffer)
+            onnx_program = torch.onnx.export(
                 program,
                 (x,),
-                str(folder / "model.onnx"),
                 input_names=[ONNX_INPUT],
                 output_names=[ONNX_OUTPUT],
                 dynamic_shapes=dynamic,
-                external_data=False,
                 dynamo=True,
             )
+            proto = onnx_program.model_proto
+            onnx_bytes = proto.SerializeToString()
     except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"export: this model could not be exported ({first[:200]})") from exc
-    if (folder / "model.onnx.data").exists():
-        raise UserError("export: the ONNX exporter wrote external weights; a single-file model was expected")
-    opset = max(
-        (
-            o.version
-            for o in onnx.load(str(folder / "model.onnx")).opset_import
-            if o.domain in ("", "ai.onnx")
-        ),
-        default=0,
-    )
-    return file_sha256(folder / "model.pt2"), int(opset)
+    pt2_bytes = buffer.getvalue()
+    write_file(folder / "model.pt2", pt2_bytes)
+    write_file(folder / "model.onnx", onnx_bytes)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    del onnx
+    return hashlib.sha256(pt2_bytes).hexdigest(), int(opset)
 
 
-def _prepare_target(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"path: {folder} is a file; choose a folder for the bundle")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
-        raise UserError(f"path: {folder} already holds other files; choose an empty or new folder")
+def write_file(path: Path, data: bytes | str) -> None:
+    """Write one bundle file into the staging folder; a full disk or a refused write is one clear line."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with open(path, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(
+            f"export: could not write {path.name} into {path.parent.parent} ({reason}); free some space or "
+            "choose another folder"
+        ) from None
 
 
 def write_bundle(
@@ -206,21 +209,28 @@ def write_bundle(
     device: str = "cpu",
     tolerance: float = TOLERANCE,
     log: Callable[[str], None] | None = None,
+    pipeline_dir: str | Path | None = None,
 ) -> Bundle:
     """Export ``model`` (a TrainedModel) to ``folder``; refuse with UserError if parity exceeds ``tolerance``.
 
     ``check_rows`` are held-out model-input rows (e.g. the test split after preprocessing) for the parity
-    check; an existing bundle in ``folder`` is replaced, any other non-empty folder is refused.
+    check. ``folder`` may be new, empty or an earlier bundle (replaced, the user's own files in it kept);
+    anything else, and the home folder, a root, the current folder or ``pipeline_dir``, is refused before any
+    work is done.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     say = log or (lambda _message: None)
-    folder = Path(folder).resolve()
-    _prepare_target(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    folder = Path(os.path.abspath(Path(folder).expanduser()))
+    T.check_target(folder, pipeline_dir)
+    if make_zip:
+        T.check_zip_target(folder)
+    try:
+        staging = T.make_staging(folder)
+    except OSError as exc:
+        raise UserError(
+            f"export: cannot create {folder.parent} ({exc.strerror or exc}); choose another folder"
+        ) from None
     try:
         module = model.module.to("cpu").eval()
         rows = _check_rows(model, check_rows)
@@ -235,27 +245,31 @@ def write_bundle(
                 f"export refused: the exported model differs from the trained one by {parity.max_abs_diff:.3g} "
                 f"(more than {tolerance:g}); report this model's architecture as a bug"
             )
-        save_file(
-            model.state_dict(), str(staging / "weights.safetensors"), metadata={"format": "model-workbench"}
-        )
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        write_file(staging / "weights.safetensors", save(state, metadata={"format": "model-workbench"}))
         _write_json(staging / "architecture.json", plain(model.architecture))
         prep = preprocessing_spec(model)
         _write_json(staging / "preprocessing.json", prep)
         template = Path(__file__).with_name("predict_template.py").read_text(encoding="utf-8")
-        (staging / "predict.py").write_text(template, encoding="utf-8")
+        write_file(staging / "predict.py", template)
         manifest = _manifest(model, prep, parity.to_json(), opset, metrics, data_fingerprint,
                              pipeline_fingerprint, device)  # fmt: skip
-        (staging / "README.md").write_text(model_card.render(manifest, prep), encoding="utf-8")
+        write_file(staging / "README.md", model_card.render(manifest, prep))
         manifest["files"] = {
             name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
             for name in FILES
         }
         _write_json(staging / "manifest.json", manifest)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        T.check_target(folder, pipeline_dir)  # again: the folder may have changed while we trained/exported
+        try:
+            T.install(staging, folder, say)
+        except OSError as exc:
+            raise UserError(
+                f"export: could not move the new bundle into {folder} ({exc.strerror or exc}); "
+                "nothing there was changed"
+            ) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        T.remove_staging(staging)
     zip_path = _zip(folder) if make_zip else None
     say(f"bundle written to {folder}" + (f" and {zip_path.name}" if zip_path else ""))
     return Bundle(folder, manifest, zip_path)
@@ -305,15 +319,27 @@ def _manifest(model: Any, prep: dict, parity: dict, opset: int, metrics: Mapping
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def _zip(folder: Path) -> Path:
-    """``<folder>.zip`` next to the folder; entries sit under ``<folder name>/`` so unzipping makes the folder."""
+    """``<folder>.zip`` next to the folder; entries sit under ``<folder name>/`` so unzipping makes the folder.
+
+    Written to a fresh temporary file and renamed over an earlier zip of this bundle only when complete."""
     target = folder.parent / f"{folder.name}.zip"
-    partial = target.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in (*FILES, "manifest.json"):
-            archive.write(folder / name, f"{folder.name}/{name}")
-    partial.replace(target)
+    T.check_zip_target(folder)
+    handle, name = tempfile.mkstemp(prefix=f".{folder.name}.", suffix=".zip", dir=folder.parent)
+    os.close(handle)
+    partial = Path(name)
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for entry in (*FILES, "manifest.json"):
+                archive.write(folder / entry, f"{folder.name}/{entry}")
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UserError(
+            f"export: the bundle was written to {folder}, but {target.name} could not be written "
+            f"({exc.strerror or exc}); free some space or turn 'zip' off"
+        ) from None
     return target

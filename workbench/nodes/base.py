@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.params import Param
@@ -93,6 +94,13 @@ class NodeType:
 
     def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def check(self, params: Mapping[str, Any], base_dir: Path | None) -> dict[str, str]:
+        """Problems that need more than one value to see (a path that would be unsafe to write, …), by
+        parameter name. Called on every edit by the canvas, so it must stay cheap: stat calls, no reading.
+        ``params`` are the node's resolved values; ``base_dir`` is the pipeline file's folder (None if unsaved).
+        """
+        return {}
 
     def fingerprint_extra(self, params: Mapping[str, Any], resolve_path: Any) -> str:
         """Extra cache-key material, e.g. a source file's size and mtime. Empty for pure nodes."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from workbench import params as P
@@ -28,9 +29,17 @@ def dataset_fingerprint(dataset: Any) -> str:
 
 
 def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any,
-                 pipeline_fingerprint: str | None = None) -> Any:  # fmt: skip
-    """Export with parity rows and test metrics from ``dataset`` when there is one (shared with the CLI)."""
+                 pipeline_fingerprint: str | None = None, pipeline_dir: Path | None = None) -> Any:  # fmt: skip
+    """Export with parity rows and test metrics from ``dataset`` when there is one (shared with the CLI).
+
+    The target is checked before any work (``workbench.export.target``): a folder that is not new, empty or
+    an earlier bundle is refused with one line, and nothing in it is touched."""
     from workbench.export.bundle import write_bundle
+    from workbench.export.target import check_target, check_zip_target
+
+    check_target(folder, pipeline_dir)
+    if make_zip:
+        check_zip_target(Path(folder).expanduser().absolute())
 
     rows, metrics, data_fp = None, None, None
     if dataset is not None:
@@ -43,7 +52,8 @@ def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any
         metrics = report.metrics
         data_fp = dataset_fingerprint(dataset)
     return write_bundle(model, folder, check_rows=rows, make_zip=make_zip, metrics=metrics,
-                        data_fingerprint=data_fp, pipeline_fingerprint=pipeline_fingerprint, log=log)  # fmt: skip
+                        data_fingerprint=data_fp, pipeline_fingerprint=pipeline_fingerprint, log=log,
+                        pipeline_dir=pipeline_dir)  # fmt: skip
 
 
 class DeployExport(NodeType):
@@ -54,7 +64,9 @@ class DeployExport(NodeType):
         help=(
             "Writes a folder anyone can use offline: model.onnx, model.pt2, weights.safetensors + "
             "architecture.json, preprocessing.json, manifest.json, predict.py and a README model card. "
-            "The exported model is checked against the trained one and refused if they differ by more than 1e-4."
+            "The exported model is checked against the trained one and refused if they differ by more than 1e-4. "
+            "The folder must be new, empty or an earlier bundle (files you added to it are kept); the home "
+            "folder, the pipeline's own folder or a folder holding other files is refused."
         ),
         inputs=(
             PortSpec("model", MODEL, help="The trained model."),
@@ -88,12 +100,28 @@ class DeployExport(NodeType):
         )
         fingerprint = getattr(ctx, "fingerprint", None)  # the node's cache key, if the context exposes it
         bundle = export_model(
-            trained_model(inputs["model"]), inputs.get("dataset"), folder, params["zip"], ctx.log, fingerprint
+            trained_model(inputs["model"]),
+            inputs.get("dataset"),
+            folder,
+            params["zip"],
+            ctx.log,
+            fingerprint,
+            pipeline_dir=ctx.run.base_dir,
         )
         ctx.artifact("bundle", bundle.path)
         if bundle.zip_path:
             ctx.artifact("bundle_zip", bundle.zip_path)
         return {"bundle": bundle}
+
+    def check(self, params: Mapping[str, Any], base_dir: Path | None) -> dict[str, str]:
+        from workbench.export.target import target_problem
+
+        if not params["path"]:
+            return {}  # inside the run's own folder: always new
+        raw = Path(str(params["path"])).expanduser()
+        folder = raw if raw.is_absolute() else (base_dir or Path.cwd()) / raw
+        problem = target_problem(folder, base_dir)
+        return {"path": problem} if problem else {}
 
 
 class DeployPredict(NodeType):
