@@ -17,7 +17,7 @@ from workbench import commands as C
 from workbench.errors import WorkbenchError
 from workbench.graph import GraphError, Pipeline
 from workbench.params import ParamError
-from workbench.project import load_pipeline, recovery_file, save_pipeline, write_recovery
+from workbench.project import SESSION_ID, load_pipeline, recovery_file, save_pipeline, write_recovery
 from workbench.registry import NodeRegistry, UnknownNodeType
 
 AUTOSAVE_MS = 30_000
@@ -49,7 +49,10 @@ class Document(QObject):
         self._dirty = False
         self._restored = False  # a recovered copy differs from its file until saved
         self._autosave_pending = False
-        self.recovery_path = recovery_file(f"session-{os.getpid()}-{next(_counter)}", recovery_dir)
+        # The session id keeps a new session whose pid was reused from overwriting (or, on close, deleting) the
+        # recovery file of the crashed session that had that pid.
+        key = f"session-{os.getpid()}-{SESSION_ID}-{next(_counter)}"
+        self.recovery_path = recovery_file(key, recovery_dir)
         self.stack.listeners.append(self._on_stack)
         self._timer = QTimer(self)
         self._timer.setInterval(autosave_ms)
@@ -70,7 +73,10 @@ class Document(QObject):
         return cls(pipeline, parent=parent, **kwargs)  # type: ignore[arg-type]
 
     def save(self, path: str | Path | None = None) -> None:
-        """Atomic save; marks the document clean and drops its recovery file."""
+        """Atomic save; marks the document clean and drops its recovery file.
+
+        Raises OSError or PipelineFileError with the document still dirty and its recovery file kept.
+        """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("no file name yet; use save(path)")
@@ -141,7 +147,7 @@ class Document(QObject):
         try:
             write_recovery(self.pipeline, self.recovery_path, self.path)
             self._autosave_pending = False
-        except OSError as exc:
+        except (OSError, WorkbenchError) as exc:
             self.message.emit(f"Autosave failed: {exc}")
 
     def discard_recovery(self) -> None:

@@ -6,14 +6,15 @@ document stays open.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ui import dialogs as D
 from ui.document import Document
-from workbench.errors import PipelineFileError
+from workbench.errors import PipelineFileError, WorkbenchError
 from workbench.paths import resource
-from workbench.project import list_recoveries
+from workbench.project import scan_recoveries
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -99,10 +100,16 @@ class FileOps:
         return path is not None and self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
+        """Save, or say in one line why not; on failure the document stays open, unsaved and autosaved."""
         try:
             self.document.save(path)
-        except OSError as exc:
-            self.window.dialogs.error("Cannot save", f"{path}: {exc.strerror or exc}")
+        except (OSError, ValueError, WorkbenchError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            line = f"Not saved: {path}: {reason}" if isinstance(exc, OSError) else f"Not saved: {reason}"
+            self.window.dialogs.error("Cannot save", line)
+            self.window.log.add(line, "error")
+            self.window.statusBar().showMessage(line, 15000)
+            self.document.autosave()  # the recovery copy is still the safety net
             return False
         self.add_recent(self.document.path)
         self.window.statusBar().showMessage(f"Saved {self.document.path}", 5000)
@@ -124,25 +131,38 @@ class FileOps:
 
     # -- crash recovery
     def offer_recovery(self) -> bool:
-        """Offer autosaved copies left by sessions that ended without closing; True when one was restored."""
-        for recovery in list_recoveries():
+        """Offer autosaved copies left by sessions that ended without closing; True when one was restored.
+
+        Unreadable recovery files are skipped, one log line each naming the file, and never hide good ones.
+        """
+        scan = scan_recoveries()
+        for problem in scan.problems:
+            self.window.log.add(f"Skipped an unreadable recovery file: {problem}", "warning")
+        if scan.problems:
+            count = len(scan.problems)
+            note = f"{count} unreadable recovery file{'s' if count > 1 else ''} skipped (see the log)"
+            self.window.statusBar().showMessage(note, 15000)
+        for recovery in scan.found:
             answer = self.window.dialogs.offer_recovery(recovery)
             if answer == D.LATER:
                 return False
             if answer == D.DISCARD:
-                recovery.path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    recovery.path.unlink(missing_ok=True)
                 continue
             try:
                 pipeline = recovery.load(self.window.registry)
-            except (PipelineFileError, OSError, ValueError) as exc:
+            except (WorkbenchError, OSError, ValueError) as exc:  # ValueError: a plugin's param migration
                 self.window.dialogs.error("Cannot restore", str(exc))
+                self.window.log.add(f"Could not restore: {exc}", "warning")
                 continue
             pipeline.path = recovery.original
             document = Document(pipeline)
             document.path = recovery.original
-            document.mark_restored()
+            document.mark_restored()  # written to this session's own recovery file before the old one goes
             self.window.set_document(document)
-            recovery.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                recovery.path.unlink(missing_ok=True)
             self.window.statusBar().showMessage("Restored the autosaved copy; save it to keep it", 10000)
             return True
         return False
