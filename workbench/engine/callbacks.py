@@ -217,6 +217,7 @@ class Checkpointer(Callback):
         self.every = max(1, int(every))
         self.keep_last = keep_last
         self.saved: list[Path] = []
+        self._saved_epoch = -1
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
         if state.epoch % self.every == 0 or state.epoch == state.epochs or state.should_stop:
@@ -231,8 +232,21 @@ class Checkpointer(Callback):
         if self.keep_last:
             save_checkpoint(self.directory / "last.pt", state)
         self.saved.append(path)
+        self._saved_epoch = state.epoch
         state.callbacks.call("on_checkpoint", state, path)
         return path
+
+    def on_stop(self, state: TrainState) -> None:
+        """Stopped by the user (called by the trainer before ``on_fit_end``): keep the weights so far in
+        ``last.pt`` as the resume point, recorded as the last complete epoch."""
+        if state.batch == 0 and self._saved_epoch == state.last_epoch_done:
+            return  # nothing trained since the last checkpoint
+        from workbench.engine.checkpoint import save_checkpoint
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(self.directory / "last.pt", state, epoch=state.last_epoch_done)
+        self._saved_epoch = state.last_epoch_done
+        state.callbacks.call("on_checkpoint", state, path)
 
 
 class StopAfter(Callback):

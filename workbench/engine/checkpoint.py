@@ -7,15 +7,18 @@ transfer learning.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 
 from workbench.errors import UserError
+from workbench.paths import describe_os_error
 
 if TYPE_CHECKING:
     from workbench.engine.trainer import TrainState
@@ -51,8 +54,13 @@ def set_rng_state(data: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(data["cuda"])
 
 
-def save_checkpoint(path: str | Path, state: TrainState) -> Path:
-    """Write a checkpoint of ``state`` at the end of ``state.epoch`` (atomically: temp file, then rename)."""
+def save_checkpoint(path: str | Path, state: TrainState, epoch: int | None = None) -> Path:
+    """Write a checkpoint of ``state`` at the end of ``state.epoch`` (or of ``epoch``: a stop mid-epoch
+    records the last complete one, so a resume repeats the partial epoch).
+
+    Atomic: a temp file in the same folder, fsync, ``os.replace``. A failed write (a full disk) removes the
+    temp file, keeps any earlier checkpoint at ``path`` and raises UserError naming the file.
+    """
     path = Path(path)
     callbacks = {}
     for cb in state.callbacks.callbacks:
@@ -60,7 +68,7 @@ def save_checkpoint(path: str | Path, state: TrainState) -> Path:
             callbacks[type(cb).__name__] = cb.state_dict()
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "epoch": state.epoch,
+        "epoch": state.epoch if epoch is None else epoch,
         "batch_size": state.batch_size,
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
@@ -73,10 +81,61 @@ def save_checkpoint(path: str | Path, state: TrainState) -> Path:
         "architecture": json.dumps(state.architecture) if state.architecture is not None else None,
         "seed": state.config.seed,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        _write_atomically(path, payload)
+    except OSError as exc:
+        raise UserError(
+            f"checkpoint: {describe_os_error(exc, path)}; or set checkpoint_every to 0 to train without them"
+        ) from None
     return path
+
+
+class _WriteRecorder:
+    """Hands torch.save a file whose OSError is kept: torch reports a failed write (a full disk) only as
+    ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``, which names no cause."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            recorder = _WriteRecorder(handle)
+            try:
+                torch.save(payload, recorder)
+            except RuntimeError:
+                if recorder.error is not None:
+                    raise recorder.error from None
+                raise
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(path.parent, os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

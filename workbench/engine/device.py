@@ -149,3 +149,22 @@ def empty_device_cache(device: torch.device, collect: bool = True) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+_OOM_TYPES: tuple[type[BaseException], ...] = tuple(
+    {MemoryError, getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)}
+    - {None}
+)
+# How allocators other than CUDA's say it: only as RuntimeError text. The CPU one raises
+# "[enforce fail at alloc_cpu.cpp:…] . DefaultCPUAllocator: can't allocate memory: you tried to allocate …".
+_OOM_MARKERS = ("DefaultCPUAllocator: can't allocate memory", "alloc_cpu.cpp", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure on any device (so ``on_oom='halve'`` can act on it)."""
+    if isinstance(exc, _OOM_TYPES):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc)
+        return any(marker in text for marker in _OOM_MARKERS)
+    return False

@@ -262,6 +262,7 @@ def _fit(
             t_epoch = time.perf_counter()
             frozen_gc = _train_epoch(state, x_train, y_train, loss_fn, control, autocast, frozen_gc)
             if state.stop_reason == "user":
+                _call_on_stop(state)
                 break  # a partial epoch is not recorded; weights are the last ones (or the best, see callbacks)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": state.running_loss}
             if x_val is not None:
@@ -286,6 +287,15 @@ def _fit(
     return FitResult(model, history.records, _summary(state), state.stop_reason == "user", state.stop_reason)
 
 
+def _call_on_stop(state: TrainState) -> None:
+    """``on_stop(state)`` on callbacks that have it (a checkpointer keeps the weights so far), before
+    ``on_fit_end`` may restore the best ones. Looked up per callback: duck-typed callbacks need not have it."""
+    for cb in state.callbacks.callbacks:
+        hook = getattr(cb, "on_stop", None)
+        if callable(hook):
+            hook(state)
+
+
 def _train_epoch(
     state: TrainState,
     x: torch.Tensor,
@@ -308,9 +318,14 @@ def _train_epoch(
     perm = torch.randperm(n, device=device)
     whole = x.nbytes + y.nbytes <= config.permute_limit_bytes
     if whole:
+        no_room = False
         try:
             x, y = x[perm], y[perm]
-        except OOM_ERRORS:  # no room for a permuted copy: gather each batch instead
+        except (RuntimeError, MemoryError) as exc:  # no room for a permuted copy: gather each batch instead
+            if not dev.is_out_of_memory(exc):
+                raise
+            no_room = True
+        if no_room:
             dev.empty_device_cache(device)
             whole = False
     state.batches = math.ceil(n / bs)
@@ -369,7 +384,9 @@ def _train_epoch(
                     torch.nn.utils.clip_grad_norm_(params, clip)
                 scaler.step(opt)
                 scaler.update()
-        except OOM_ERRORS:
+        except (RuntimeError, MemoryError) as exc:  # CUDA's OutOfMemoryError, or the CPU allocator's text
+            if not dev.is_out_of_memory(exc):
+                raise
             oom = True
         if oom:
             loss = xb = yb = None  # type: ignore[assignment]
@@ -463,8 +480,8 @@ def _validate(
         oom = False
         try:
             return evaluate_loss(state.model, x, y, loss_fn, head, batch_size, autocast)
-        except OOM_ERRORS:
-            if batch_size <= 1:
+        except (RuntimeError, MemoryError) as exc:
+            if batch_size <= 1 or not dev.is_out_of_memory(exc):
                 raise
             oom = True
         if oom:
