@@ -8,10 +8,13 @@ point in ``ui.launcher``; this module never imports Qt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from workbench import __version__
@@ -97,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PipelineFileError, UserError, ParamError, WorkbenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file or folder the command had to read or write; never a traceback
+        from workbench.paths import describe_os_error
+
+        print(f"error: {describe_os_error(exc, action='use')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
@@ -136,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workbench.execution.context import CancelToken
     from workbench.execution.executor import Executor
     from workbench.graph import Pipeline
+    from workbench.paths import check_output_file, describe_os_error
 
     pipeline = Pipeline.load(args.pipeline)
     for warning in pipeline.load_warnings:
@@ -144,9 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for target in args.target:
         if target not in pipeline:
             raise UsageError(f"--target {target!r}: no such node")
+    report_path = check_output_file(args.report, "--report") if args.report else None  # before, not after
     display = TerminalDisplay(pipeline, quiet=args.quiet)
     token = CancelToken()
     outcome: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
@@ -155,33 +166,78 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    # The run happens in a worker so Ctrl-C in the main thread can stop it cooperatively.
+    # The run happens in a worker so Ctrl-C in the main thread can stop it cooperatively. The main thread
+    # waits on an Event the worker sets last: on CPython 3.11 a KeyboardInterrupt inside Thread.join(timeout)
+    # can mark a thread finished while it still runs, which lost the result and the report.
     worker = threading.Thread(target=work, name="workbench-run", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        print("\nstopping after the current step… (Ctrl-C again to abort)", file=sys.stderr)
-        token.cancel()
-        worker.join()
+    with _ctrl_c_stops(token, display, finished):
+        worker.start()
+        while not finished.wait(0.2):
+            pass
     display.close()
     if "error" in outcome:
         raise outcome["error"]
     result = outcome["result"]
     report = result.report()
-    if args.report:
+    report_error = ""
+    if report_path is not None:
         from workbench.project import atomic_write_text
 
-        atomic_write_text(args.report, json.dumps(report, indent=2, ensure_ascii=False))
+        try:
+            atomic_write_text(report_path, json.dumps(report, indent=2, ensure_ascii=False))
+        except OSError as exc:
+            kept = f"; the run folder keeps its own copy: {result.run_dir}" if result.run_dir else ""
+            report_error = f"--report: {describe_os_error(exc, report_path)}{kept}"
     for node_id, message in result.failures.items():
         node = pipeline.node(node_id)
         print(f"error: node {node_id!r} ({node.type}): {message}", file=sys.stderr)
+    for problem in [*result.record_errors, report_error]:
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
     display.summary(result)
     if result.status == "stopped":
         return 130
-    return 0 if result.status == "ok" else 1
+    return 0 if result.status == "ok" and not (report_error or result.record_errors) else 1
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(token: Any, display: Any, finished: threading.Event) -> Iterator[None]:
+    """While a run is in progress: the first Ctrl-C asks it to stop (it ends 'stopped' with its report and
+    checkpoint), a second one aborts, each with one line and no traceback. The second waits a second for a
+    run that is already winding down (a quick double press should not cost the report); a third does not.
+
+    A signal handler rather than KeyboardInterrupt, so the interrupt never lands in the middle of the main
+    thread's bookkeeping. Outside the main thread (an embedding caller) signals cannot be handled: no-op.
+    """
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            token.cancel()
+            display.note("stopping after the current batch… (Ctrl-C again to abort)")
+            return
+        if presses == 2 and finished.wait(1.0):
+            return  # it ended on its own: the report gets written as usual
+        display.note("aborted: the run did not finish and wrote no report")
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(130)  # the worker may be inside torch; exiting the interpreter normally could hang or crash
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --------------------------------------------------------------------------- validate, nodes
@@ -256,7 +312,12 @@ def catalog_markdown(registry: Any) -> str:
 
 
 def run_module() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C before a command got going (while importing, say)
+        print("stopped", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,18 @@ class TerminalDisplay:
         self.stream.write(text + "\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line from outside the run (the Ctrl-C handler): clears a drawn progress bar first.
+
+        Waits at most a second for the run's thread to finish its own line, so a signal handler never hangs.
+        """
+        locked = self._lock.acquire(timeout=1.0)
+        try:
+            self._line(text)
+        finally:
+            if locked:
+                self._lock.release()
+
     def close(self) -> None:
         with self._lock:
             if self._status_shown:

@@ -41,14 +41,19 @@ def add_commands(subparsers: Any) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``workbench predict BUNDLE INPUT -o OUTPUT [--proba]``."""
     from workbench.export.predictor import Predictor, write_table
+    from workbench.paths import check_output_file, describe_os_error
     from workbench.tabular.io import read_table
 
+    check_output_file(args.output, "-o")  # before loading the model and reading the table
     predictor = Predictor.from_bundle(args.bundle)
     frame = read_table(args.input)
     result = predictor.predict(frame, proba=args.proba)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    path = write_table(result.table, args.output)
+    try:
+        path = write_table(result.table, args.output)
+    except OSError as exc:  # a full disk, a folder that vanished: name the output, not a temp file
+        raise UserError(f"-o: {describe_os_error(exc, args.output)}") from None
     print(f"{len(result.table):,} prediction(s) written to {path}")
     return 0
 

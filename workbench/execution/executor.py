@@ -23,6 +23,7 @@ from workbench.execution.context import CancelToken, NodeContext, RunContext, re
 from workbench.execution.rundir import RunFolder
 from workbench.graph import Pipeline
 from workbench.params import ParamError
+from workbench.paths import describe_os_error
 from workbench.registry import NodeRegistry
 
 
@@ -81,6 +82,7 @@ class RunResult:
     artifacts: dict[str, str]
     run_dir: Path | None
     log: list[str]
+    record_errors: list[str] = field(default_factory=list)  # run-folder files that could not be written
 
     def outputs(self, node_id: str) -> dict[str, Any]:
         return self.nodes[node_id].outputs
@@ -106,6 +108,7 @@ class RunResult:
             "metrics": {n: _jsonable(r.metrics) for n, r in self.nodes.items() if r.metrics},
             "artifacts": dict(self.artifacts),
             "run_dir": str(self.run_dir) if self.run_dir else None,
+            **({"record_errors": list(self.record_errors)} if self.record_errors else {}),
         }
 
 
@@ -281,7 +284,8 @@ class Executor:
             ctx.log_lines,
         )
         if folder:
-            folder.finish(run, pipeline, fingerprints, device)
+            for problem in folder.finish(run, pipeline, fingerprints, device):
+                ctx.emit(E.LogRecord("error", problem))
         ctx.reporter(E.RunFinished(run_id, status, run.seconds, run.report()))
         return run
 
@@ -329,6 +333,9 @@ class Executor:
             state, message = E.STOPPED, "stopped by the user"
         except (UserError, ParamError) as exc:
             state, message = E.FAILED, _one_line(str(exc))
+        except OSError as exc:  # a file the node reads or writes: name it and say what to do
+            state, message = E.FAILED, _one_line(describe_os_error(exc, action="access"))
+            ctx.emit(E.LogRecord("debug", traceback.format_exc(), node_id))
         except Exception as exc:  # noqa: BLE001 - any node bug becomes a message, never a crash
             state = E.FAILED
             message = f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (details in the run log)"

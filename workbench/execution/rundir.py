@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__, paths
+from workbench.errors import UserError
 from workbench.project import atomic_write_text
 
 if TYPE_CHECKING:
@@ -39,23 +42,52 @@ class RunFolder:
 
     @classmethod
     def create(cls, pipeline: Pipeline) -> RunFolder:
+        """A fresh folder under ``runs/``; a data folder that cannot be written is one clear UserError."""
         name = pipeline.path.name.split(".")[0] if pipeline.path else "untitled"
         name = re.sub(r"[^A-Za-z0-9_\-]+", "_", name)[:40] or "run"
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        root = paths.runs_dir()
-        run_id = f"{stamp}-{name}"
-        path = root / run_id
-        suffix = 2
-        while path.exists():
-            run_id = f"{stamp}-{name}-{suffix}"
+        try:
+            root = paths.runs_dir()
+            run_id = f"{stamp}-{name}"
             path = root / run_id
-            suffix += 1
-        path.mkdir(parents=True)
+            suffix = 2
+            while path.exists():
+                run_id = f"{stamp}-{name}-{suffix}"
+                path = root / run_id
+                suffix += 1
+            path.mkdir(parents=True)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else "the user data folder"
+            reason = exc.strerror or str(exc)
+            if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+                reason = "a file stands where a folder is needed"
+            raise UserError(
+                f"cannot create the run folder at {where}: {reason}; set WORKBENCH_DATA_DIR to a folder you "
+                "can write to (or free disk space there)"
+            ) from None
         return cls(run_id, path)
 
-    def finish(self, run: RunResult, pipeline: Pipeline, fingerprints: dict[str, str], device: str) -> None:
-        atomic_write_text(self.path / "run.log", "\n".join(run.log) + "\n")
-        atomic_write_text(self.path / "report.json", json.dumps(run.report(), indent=2, ensure_ascii=False))
+    def finish(
+        self, run: RunResult, pipeline: Pipeline, fingerprints: dict[str, str], device: str
+    ) -> list[str]:
+        """Write run.log, manifest.json and report.json; returns (and adds to ``run.record_errors``) a line
+        for each file that could not be written, so a full disk is reported instead of crashing the run.
+
+        The report goes last so it can say which of the other files are missing.
+        """
+        self._write(run, "run.log", lambda: "\n".join(run.log) + "\n")
+        self._write(run, "manifest.json", lambda: self._manifest(pipeline, fingerprints, device))
+        self._write(run, "report.json", lambda: json.dumps(run.report(), indent=2, ensure_ascii=False))
+        return run.record_errors
+
+    def _write(self, run: RunResult, name: str, text: Callable[[], str]) -> None:
+        target = self.path / name
+        try:
+            atomic_write_text(target, text())
+        except OSError as exc:
+            run.record_errors.append(f"run folder: {paths.describe_os_error(exc, target)}")
+
+    def _manifest(self, pipeline: Pipeline, fingerprints: dict[str, str], device: str) -> str:
         seeds = {
             node.id: node.params["seed"]
             for node in pipeline.nodes
@@ -75,7 +107,7 @@ class RunFolder:
             "executable": sys.executable,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        atomic_write_text(self.path / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        return json.dumps(manifest, indent=2, ensure_ascii=False)
 
 
 def _combine(fingerprints: dict[str, str]) -> str:
