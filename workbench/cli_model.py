@@ -76,6 +76,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     port = next(p.name for p in spec.outputs if p.type == MODEL)
     dataset_link = pipeline.input_links(args.node).get("dataset")
+    from workbench.export.target import check_target, check_zip_target
+
+    pipeline_dir = pipeline.path.parent if pipeline.path else None
+    check_target(args.output, pipeline_dir)  # before training: refuse at once, touch nothing
+    if args.zip:
+        check_zip_target(Path(args.output).expanduser().absolute())
     executor = Executor()
     result = executor.run(pipeline, [args.node], device=args.device, reporter=_Progress())
     if result.status != "ok":
@@ -85,7 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = result.output(args.node, port)
     dataset = result.output(dataset_link.source, dataset_link.source_port) if dataset_link else None
     bundle = export_model(model, dataset, Path(args.output), args.zip, lambda m: print(m, file=sys.stderr),
-                          executor.last_fingerprints.get(args.node))  # fmt: skip
+                          executor.last_fingerprints.get(args.node), pipeline_dir)  # fmt: skip
     print(f"bundle written to {bundle.path}" + (f" (and {bundle.zip_path})" if bundle.zip_path else ""))
     return 0
 

@@ -37,7 +37,7 @@ from workbench import __version__
 from workbench.errors import UserError
 from workbench.export import model_card
 from workbench.export import target as T
-from workbench.export.parity import TOLERANCE, check_parity, file_sha256
+from workbench.export.parity import RTOL, TOLERANCE, ParityResult, check_parity, file_sha256
 
 BUNDLE_FORMAT = 1
 ONNX_INPUT = "features"
@@ -208,13 +208,17 @@ def write_bundle(
     pipeline_fingerprint: str | None = None,
     device: str = "cpu",
     tolerance: float = TOLERANCE,
+    rtol: float = RTOL,
     log: Callable[[str], None] | None = None,
     pipeline_dir: str | Path | None = None,
+    raw_rows: Any = None,
 ) -> Bundle:
-    """Export ``model`` (a TrainedModel) to ``folder``; refuse with UserError if parity exceeds ``tolerance``.
+    """Export ``model`` (a TrainedModel) to ``folder``; refuse with UserError when the exported model and the
+    trained one disagree by more than ``tolerance + rtol × the output's scale``.
 
-    ``check_rows`` are held-out model-input rows (e.g. the test split after preprocessing) for the parity
-    check. ``folder`` may be new, empty or an earlier bundle (replaced, the user's own files in it kept);
+    ``check_rows`` are held-out model-input rows (e.g. the test split after preprocessing) for the network's
+    parity (.pt2 and ONNX); ``raw_rows`` are the same rows as read from the file (a DataFrame), run through
+    the bundle's own predict.py against the app's training path. ``folder`` may be new, empty or an earlier bundle (replaced, the user's own files in it kept);
     anything else, and the home folder, a root, the current folder or ``pipeline_dir``, is refused before any
     work is done.
     """
@@ -235,16 +239,10 @@ def write_bundle(
         module = model.module.to("cpu").eval()
         rows = _check_rows(model, check_rows)
         pt2_sha, opset = _export_programs(module, rows[: max(2, min(len(rows), 8))], staging)
-        parity = check_parity(module, staging / "model.pt2", pt2_sha, staging / "model.onnx", rows)
-        say(
-            f"parity on {parity.rows} rows: .pt2 {parity.pt2_max_abs_diff:.2e}, "
-            f"ONNX {parity.onnx_max_abs_diff:.2e} (max abs diff)"
+        parity = check_parity(
+            module, staging / "model.pt2", pt2_sha, staging / "model.onnx", rows, tolerance, rtol
         )
-        if not parity.max_abs_diff <= tolerance:
-            raise UserError(
-                f"export refused: the exported model differs from the trained one by {parity.max_abs_diff:.3g} "
-                f"(more than {tolerance:g}); report this model's architecture as a bug"
-            )
+        _refuse_if_different(parity)
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         write_file(staging / "weights.safetensors", save(state, metadata={"format": "model-workbench"}))
         _write_json(staging / "architecture.json", plain(model.architecture))
@@ -254,12 +252,21 @@ def write_bundle(
         write_file(staging / "predict.py", template)
         manifest = _manifest(model, prep, parity.to_json(), opset, metrics, data_fingerprint,
                              pipeline_fingerprint, device)  # fmt: skip
-        write_file(staging / "README.md", model_card.render(manifest, prep))
-        manifest["files"] = {
-            name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
-            for name in FILES
-        }
-        _write_json(staging / "manifest.json", manifest)
+        _seal(staging, manifest, prep)
+        if raw_rows is not None and len(raw_rows) >= 2:
+            from workbench.export.raw_parity import check_raw_parity
+
+            parity = parity.with_comparison(check_raw_parity(model, staging, raw_rows, tolerance, rtol))
+            _refuse_if_different(parity)
+            manifest["parity"] = plain(parity.to_json())
+            manifest["parity_max_abs_diff"] = manifest["parity"]["max_abs_diff"]
+            _seal(staging, manifest, prep)
+        say(
+            f"parity on {parity.rows} rows: "
+            + ", ".join(
+                f"{c.pair} {c.max_abs_diff:.2e} ({c.max_rel_diff:.1e} rel)" for c in parity.comparisons
+            )
+        )
         T.check_target(folder, pipeline_dir)  # again: the folder may have changed while we trained/exported
         try:
             T.install(staging, folder, say)
@@ -273,6 +280,26 @@ def write_bundle(
     zip_path = _zip(folder) if make_zip else None
     say(f"bundle written to {folder}" + (f" and {zip_path.name}" if zip_path else ""))
     return Bundle(folder, manifest, zip_path)
+
+
+def _refuse_if_different(parity: ParityResult) -> None:
+    worst = parity.worst()
+    if worst is not None:
+        raise UserError(
+            f"export refused: {worst.pair} differ by {worst.max_abs_diff:.3g} ({worst.max_rel_diff:.2g} of the "
+            f"output's scale; allowed {parity.tolerance:g} + {parity.rtol:g}×scale) on {parity.rows} held-out "
+            "rows; this is an export bug, please report it with this model's pipeline"
+        )
+
+
+def _seal(staging: Path, manifest: dict[str, Any], prep: dict[str, Any]) -> None:
+    """Write the model card and the manifest with the checksum of every file (again after a change)."""
+    write_file(staging / "README.md", model_card.render(manifest, prep))
+    manifest["files"] = {
+        name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+        for name in FILES
+    }
+    _write_json(staging / "manifest.json", manifest)
 
 
 def _manifest(model: Any, prep: dict, parity: dict, opset: int, metrics: Mapping[str, Any] | None,

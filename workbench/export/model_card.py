@@ -105,8 +105,13 @@ def render(manifest: dict[str, Any], prep: dict[str, Any]) -> str:
         "- `preprocessing.json`: input columns, fill values, category vocabularies, scaling, label mapping",
         "- `manifest.json`: task, schema, metrics, fingerprints, versions and checksums of every file",
         "",
-        f"Parity at export on {parity['rows']} rows: max abs difference {parity['max_abs_diff']:.2e} "
-        f"(.pt2 {parity['pt2_max_abs_diff']:.2e}, ONNX {parity['onnx_max_abs_diff']:.2e}).",
+        f"Parity at export on {parity['rows']} held-out rows (the trained model against each way of running "
+        "the bundle; largest absolute and relative difference): "
+        + "; ".join(
+            f"{c['pair']} {c['max_abs_diff']:.2e} ({c['max_rel_diff']:.1e})"
+            for c in parity.get("comparisons", [])
+        )
+        + ".",
         "",
     ]
     return "\n".join(lines)

@@ -41,11 +41,13 @@ def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any
     if make_zip:
         check_zip_target(Path(folder).expanduser().absolute())
 
-    rows, metrics, data_fp = None, None, None
+    rows, metrics, data_fp, raw = None, None, None, None
     if dataset is not None:
         from workbench.evaluation.align import split_arrays
         from workbench.evaluation.metrics import evaluate
+        from workbench.export.raw_parity import held_out_rows
 
+        raw = held_out_rows(dataset)
         arrays = split_arrays(model, dataset)
         rows = arrays["x_test"] if len(arrays["x_test"]) >= 2 else arrays["x_val"]
         report, _ = evaluate(model, dataset, ("test",))
@@ -53,7 +55,7 @@ def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any
         data_fp = dataset_fingerprint(dataset)
     return write_bundle(model, folder, check_rows=rows, make_zip=make_zip, metrics=metrics,
                         data_fingerprint=data_fp, pipeline_fingerprint=pipeline_fingerprint, log=log,
-                        pipeline_dir=pipeline_dir)  # fmt: skip
+                        pipeline_dir=pipeline_dir, raw_rows=raw)  # fmt: skip
 
 
 class DeployExport(NodeType):
@@ -64,7 +66,8 @@ class DeployExport(NodeType):
         help=(
             "Writes a folder anyone can use offline: model.onnx, model.pt2, weights.safetensors + "
             "architecture.json, preprocessing.json, manifest.json, predict.py and a README model card. "
-            "The exported model is checked against the trained one and refused if they differ by more than 1e-4. "
+            "The exported model (.pt2, ONNX, and predict.py on raw held-out rows) is checked against the trained one "
+            "and refused if they differ by more than 1e-4 + 1e-5 × the output's scale. "
             "The folder must be new, empty or an earlier bundle (files you added to it are kept); the home "
             "folder, the pipeline's own folder or a folder holding other files is refused."
         ),

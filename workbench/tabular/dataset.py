@@ -60,17 +60,28 @@ class Dataset:
     seed: int = 0
     augmentations: list[dict] = field(default_factory=list)
     dropped_rows: int = 0
+    # The splits as data.split made them, before any fitted step: the export checks the bundle's own
+    # predict.py against the app on these raw rows. Captured by the first ``replace``; frames are shared.
+    raw: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> Dataset:
         """A copy with ``changes``; frames are shared (pandas copy-on-write), lists/dicts deep-copied."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name in ("features", "input_schema", "classes", "chain", "window", "roles", "augmentations"):
             values[name] = copy.deepcopy(values[name])
+        if values["raw"] is None and not self.chain:
+            values["raw"] = self.splits()
         values.update(changes)
         return Dataset(**values)
 
     def splits(self) -> dict[str, pd.DataFrame]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+    def raw_splits(self) -> dict[str, pd.DataFrame] | None:
+        """The splits before any fitted step, or None when they were not kept."""
+        if self.raw is not None:
+            return self.raw
+        return None if self.chain else self.splits()
 
     @property
     def n_classes(self) -> int:
