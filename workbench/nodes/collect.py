@@ -8,7 +8,7 @@ from typing import Any
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
-from workbench.params import Bool, Choice, Path, Str
+from workbench.params import Bool, Choice, Int, Path, Str
 
 SAMPLE_NAMES = (
     "iris",
@@ -62,12 +62,19 @@ class DataFile(NodeType):
                 choices=("error", "skip"),
                 help="Rows with too many fields: stop, or skip them.",
             ),
+            Int(
+                "max_columns",
+                10_000,
+                minimum=1,
+                help="Refuse a file with more columns than this (checked from the header, before reading the "
+                "rows); raise it for a table that really is that wide.",
+            ),
         ),
         summary=("path",),
     )
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        from workbench.tabular.io import NA_MARKERS, read_table
+        from workbench.tabular.io import DEFAULT_MAX_COLUMNS, NA_MARKERS, read_table
 
         path = ctx.resolve_path(params["path"])
         extra = [m.strip() for m in str(params.get("na_values", "")).split(",") if m.strip()]
@@ -86,6 +93,8 @@ class DataFile(NodeType):
             parse_dates=bool(params.get("parse_dates", True)),
             bad_lines=params.get("bad_lines", "error"),
             log=ctx.log,
+            max_columns=int(params.get("max_columns", DEFAULT_MAX_COLUMNS)),
+            check=ctx.check_cancelled,  # Stop ends a long read; the node then reports "stopped"
         )
         ctx.log(f"{path.name}: {len(frame):,} rows x {frame.shape[1]} columns")
         return {"table": frame}

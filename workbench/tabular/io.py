@@ -4,10 +4,13 @@ encodings, header rows, NA markers and dates. Every failure becomes one ``UserEr
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,17 @@ EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _SLASH_DATE = re.compile(r"^\d{1,4}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?$")
 _DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%y", "%m/%d/%y")
+# A table wider than this is refused from its header, before the body is parsed: pandas spends minutes
+# building a frame of a million columns (a 12 MB file took > 400 s) and nothing downstream (profile, one-hot,
+# a model's input layer) is useful at that width. 2,000 rows x 10,000 columns still goes file -> split ->
+# auto prep in seconds. data.file's max_columns raises it for a table that really is that wide.
+DEFAULT_MAX_COLUMNS = 10_000
+# JSON becomes Python objects before it becomes a table: about 13x the file's size in memory (300,000
+# records, 42 MB -> 540 MB), so 256 MB of JSON already needs ~3.5 GB. Larger files are refused up front.
+MAX_JSON_BYTES = 256 * 1024 * 1024
+READ_BLOCK = 1024 * 1024  # how often a long read asks whether to stop; Arrow and pandas read in such blocks
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
+Check = Callable[[], None]
 
 
 def read_table(
@@ -62,14 +76,20 @@ def read_table(
     parse_dates: bool = True,
     bad_lines: str = "error",
     log: Any = None,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
+    check: Check | None = None,
 ) -> pd.DataFrame:
     """Read CSV/TSV/TXT, Parquet, Excel or JSON(L) into a DataFrame; empty strings mean 'sniff it'.
 
     ``header`` is "auto", "yes" or "no". ``bad_lines`` is "error" or "skip" for ragged text rows.
     Infinite numbers become missing values (with a log line), duplicate column names get ``.1`` suffixes.
+    A table with more than ``max_columns`` columns is refused (from the header for text and Parquet).
+    ``check`` is called between blocks and stages of a long read and stops it by raising (a node passes
+    ``ctx.check_cancelled``, so Stop ends the read and the node reports "stopped").
     """
     path = Path(path)
     say = log or (lambda _message: None)
+    check = check or (lambda: None)
     if not path.exists():
         raise UserError(f"{path.name}: file not found at {path}")
     if path.is_dir():
@@ -78,14 +98,36 @@ def read_table(
         raise UserError(f"{path.name}: the file is empty; choose a file with a header row and data rows")
     kind = file_format if file_format != "auto" else _kind_from_suffix(path)
     if kind == "parquet":
-        frame = _read_parquet(path)
+        frame = _read_parquet(path, max_columns)
     elif kind == "excel":
         frame = _read_excel(path, sheet, header, say)
     elif kind in ("json", "jsonl"):
-        frame = _read_json(path, kind == "jsonl")
+        frame = _read_json(path, kind == "jsonl", "", check)
     else:
-        frame = _read_text(path, delimiter, decimal, thousands, encoding, header, na_values, bad_lines, say)
-    return finish_frame(frame, path.name, parse_dates, say)
+        frame = _read_text(
+            path,
+            delimiter,
+            decimal,
+            thousands,
+            encoding,
+            header,
+            na_values,
+            bad_lines,
+            say,
+            max_columns,
+            check,
+        )
+    check()
+    _check_width(path.name, frame.shape[1], max_columns)
+    return finish_frame(frame, path.name, parse_dates, say, check)
+
+
+def _check_width(name: str, count: int, max_columns: int, at_least: bool = False) -> None:
+    if count > max_columns:
+        raise UserError(
+            f"{name}: {'at least ' if at_least else ''}{count:,} columns, more than the limit of "
+            f"{max_columns:,}; keep fewer columns in the file, or raise max_columns on the data file node"
+        )
 
 
 def _kind_from_suffix(path: Path) -> str:
@@ -101,7 +143,14 @@ def _kind_from_suffix(path: Path) -> str:
     return "text"
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, max_columns: int) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+
+        width = len(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - read_parquet below names the problem
+        width = 0
+    _check_width(path.name, width, max_columns)
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
@@ -134,16 +183,40 @@ def _read_excel(path: Path, sheet: str, header: str, say: Any) -> pd.DataFrame:
     return frame
 
 
-def _read_json(path: Path, lines: bool) -> pd.DataFrame:
-    text = decode_sample(path.read_bytes(), "", path.name)[0]
-    return json_frame(text, path.name, lines)
+def _read_json(path: Path, lines: bool, encoding: str, check: Check) -> pd.DataFrame:
+    """JSON is parsed whole, so its size is checked before a byte is read and the read is cancellable."""
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise UserError(
+            f"{path.name}: {size / 2**20:,.0f} MB of JSON is more than the {MAX_JSON_BYTES // 2**20} MB this "
+            "app reads at once (JSON needs ~13x its size in memory); convert it to Parquet or CSV first, e.g. "
+            "in Python: pandas.read_json(path, lines=True, chunksize=100_000), writing each chunk to one CSV"
+        )
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+        if not encoding and head[:2] not in (b"\xff\xfe", b"\xfe\xff") and looks_binary(head):
+            raise UserError(f"{path.name}: looks like a binary file, not JSON; choose a JSON or CSV file")
+        blocks = [head]
+        while block := handle.read(READ_BLOCK):
+            check()
+            blocks.append(block)
+    text = decode_sample(b"".join(blocks), encoding, path.name)[0]
+    return json_frame(text, path.name, lines, check)
 
 
-def json_frame(text: str, name: str, lines: bool = False) -> pd.DataFrame:
+def json_frame(text: str, name: str, lines: bool = False, check: Check | None = None) -> pd.DataFrame:
     """A table from JSON records, a dict of columns, ``{"data": [...]}`` or JSON Lines."""
     try:
         if lines:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            records = []
+            for number, line in enumerate(text.splitlines(), start=1):
+                if check and number % 65536 == 0:
+                    check()
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise UserError(f"{name}: invalid JSON at line {number} ({exc.msg})") from None
         else:
             records = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -174,6 +247,8 @@ def _read_text(
     na_values: list[str] | None,
     bad_lines: str,
     say: Any,
+    max_columns: int,
+    check: Check,
 ) -> pd.DataFrame:
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
@@ -185,20 +260,19 @@ def _read_text(
         )
     text, used_encoding = decode_sample(head, encoding, path.name)
     if path.stat().st_size > len(head) and not encoding and used_encoding == "utf-8-sig":
-        used_encoding = check_full_utf8(path)
+        used_encoding = check_full_utf8(path, check)
     stripped = text.lstrip()
     if not stripped:
         raise UserError(f"{path.name}: holds only blank lines; choose a file with a header row and data rows")
     if stripped[:1] in ("{", "["):
         say(f"{path.name}: the content is JSON, reading it as JSON")
-        full = decode_sample(path.read_bytes(), encoding, path.name)[0]
-        first_line = full.strip().splitlines()[0] if full.strip() else ""
+        rows = stripped.splitlines()
         lines = (
-            first_line.startswith("{")
-            and first_line.rstrip().endswith("}")
-            and len(full.strip().splitlines()) > 1
+            rows[0].startswith("{")
+            and rows[0].rstrip().endswith("}")
+            and (len(rows) > 1 or len(head) < path.stat().st_size)
         )
-        return json_frame(full, path.name, lines=lines)
+        return _read_json(path, lines, encoding, check)
     sniffed = sniff_text(text, path.name)
     delim = {"tab": "\t", "\\t": "\t", "space": r"\s+"}.get(delimiter, delimiter) or sniffed["delimiter"]
     dec = decimal or sniffed["decimal"]
@@ -206,6 +280,9 @@ def _read_text(
     has_header = sniffed["header"] if header == "auto" else header == "yes"
     if thou == dec:
         thou = ""
+    width, exact = _header_width(path, text, delim, len(head) < path.stat().st_size, max_columns)
+    _check_width(path.name, width, max_columns, at_least=not exact)
+    check()
     if used_encoding not in ("utf-8-sig", "utf-8"):
         say(f"{path.name}: not UTF-8, read as {used_encoding}")
     options: dict[str, Any] = {
@@ -218,29 +295,38 @@ def _read_text(
     simple = dec == "." and not thou and delim != r"\s+" and bad_lines == "error" and has_header
     frame = None
     if simple:
-        try:
-            frame = pd.read_csv(path, engine="pyarrow", **options)
-        except Exception:  # noqa: BLE001 - fall back to the C parser for its clearer messages
-            frame = None
+        with _StoppableFile(path, check) as source:
+            try:
+                frame = pd.read_csv(source, engine="pyarrow", **options)
+            except Exception:  # noqa: BLE001 - fall back to the C parser for its clearer messages
+                source.raise_if_stopped()
+                frame = None
     if frame is None:
-        try:
-            frame = pd.read_csv(
-                path,
-                engine="c" if delim != r"\s+" else "python",
-                decimal=dec,
-                thousands=thou or None,
-                on_bad_lines="skip" if bad_lines == "skip" else "error",
-                **options,
-            )
-        except pd.errors.EmptyDataError:
-            raise UserError(f"{path.name}: no columns found; is it empty or only blank lines?") from None
-        except pd.errors.ParserError as exc:
-            detail = str(exc).split("C error: ")[-1].strip().rstrip(".")
-            raise UserError(
-                f"{path.name}: rows have different numbers of fields ({detail}); fix the file or set bad_lines to 'skip'"
-            ) from None
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise UserError(f"{path.name}: cannot read the file ({short_error(exc)})") from None
+        with _StoppableFile(path, check) as source:
+            try:
+                frame = pd.read_csv(
+                    source,
+                    engine="c" if delim != r"\s+" else "python",
+                    decimal=dec,
+                    thousands=thou or None,
+                    on_bad_lines="skip" if bad_lines == "skip" else "error",
+                    **options,
+                )
+            except pd.errors.EmptyDataError:
+                source.raise_if_stopped()
+                raise UserError(f"{path.name}: no columns found; is it empty or only blank lines?") from None
+            except pd.errors.ParserError as exc:
+                source.raise_if_stopped()
+                detail = str(exc).split("C error: ")[-1].strip().rstrip(".")
+                raise UserError(
+                    f"{path.name}: rows have different numbers of fields ({detail}); fix the file or set bad_lines to 'skip'"
+                ) from None
+            except (UnicodeDecodeError, ValueError) as exc:
+                source.raise_if_stopped()
+                raise UserError(f"{path.name}: cannot read the file ({short_error(exc)})") from None
+            except Exception:
+                source.raise_if_stopped()
+                raise
     if not has_header:
         frame.columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
     say(
@@ -251,8 +337,77 @@ def _read_text(
     return frame
 
 
-def finish_frame(frame: pd.DataFrame, name: str, parse_dates: bool, say: Any) -> pd.DataFrame:
+class _StoppableFile(io.RawIOBase):
+    """A binary file that asks ``check`` before every block it hands out. pandas (C engine) and Arrow pull the
+    file through ``read`` block by block while they parse, so a Stop lands within one block; the parser then
+    fails with its own error, and ``raise_if_stopped`` puts the stop back in its place."""
+
+    def __init__(self, path: Path, check: Check) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._check = check
+        self._stop: BaseException | None = None
+        self.name = str(path)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._stop is None:
+            try:
+                self._check()
+            except BaseException as exc:  # noqa: BLE001 - kept and raised again by raise_if_stopped
+                self._stop = exc
+        if self._stop is not None:
+            raise self._stop
+        return self._file.readinto(buffer)
+
+    def raise_if_stopped(self) -> None:
+        if self._stop is not None:
+            raise self._stop
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _header_width(path: Path, text: str, delim: str, more: bool, max_columns: int) -> tuple[int, bool]:
+    """How many columns the first row holds, from the sample, before pandas parses the body: (count, exact).
+
+    A first row longer than the sample (a very wide file) is counted by its delimiter bytes, reading on only
+    until the row ends (at most 64 MB, counted at memory speed): a million-column header costs ~10 MB of reading.
+    """
+    cut = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=-1)
+    if cut >= 0 or not more:
+        first = text[:cut] if cut >= 0 else text
+        if delim == r"\s+":
+            return len(first.split()), True
+        try:
+            return len(next(csv.reader([first], delimiter=delim), [])), True
+        except csv.Error:
+            return first.count(delim) + 1, False
+    mark = delim.encode()
+    count, seen, ended = 1, 0, False
+    with path.open("rb") as handle:
+        while not ended and seen <= _MAX_HEADER_BYTES and (block := handle.read(READ_BLOCK)):
+            ends = [i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0]
+            ended = bool(ends)
+            row = block[: min(ends)] if ends else block
+            count += row.count(mark) if delim != r"\s+" else len(row.split())
+            seen += len(block)
+    if not ended and seen > _MAX_HEADER_BYTES and count <= max_columns:
+        raise UserError(
+            f"{path.name}: the first row is longer than {_MAX_HEADER_BYTES // 2**20} MB; "
+            "this does not look like a table"
+        )
+    return count, ended
+
+
+def finish_frame(
+    frame: pd.DataFrame, name: str, parse_dates: bool, say: Any, check: Check | None = None
+) -> pd.DataFrame:
     """Checks and fixes shared by every format: no rows, duplicate names, infinities, date columns."""
+    check = check or (lambda: None)
     if frame.shape[1] == 0:
         raise UserError(f"{name}: no columns found; check the delimiter and header settings")
     if len(frame) == 0:
@@ -285,8 +440,10 @@ def finish_frame(frame: pd.DataFrame, name: str, parse_dates: bool, say: Any) ->
         ):
             frame[column] = series.map(_nested_text)
             say(f"{name}: column {column!r} holds lists or objects, kept as JSON text")
+    check()
     if parse_dates:
         for column in frame.columns:
+            check()
             series = frame[column]
             if series.dtype == object and isinstance(_first_valid(series), datetime.date):
                 frame[column] = pd.to_datetime(series, errors="coerce")

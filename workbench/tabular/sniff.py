@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +125,15 @@ def sniff_text(sample: str, name: str) -> dict[str, Any]:
     return {"delimiter": delim, "decimal": decimal, "thousands": thousands, "header": header}
 
 
-def check_full_utf8(path: Path) -> str:
-    """A large file whose head is UTF-8 may still hold CP1252 further down; check it in chunks."""
+def check_full_utf8(path: Path, check: Callable[[], None] | None = None) -> str:
+    """A large file whose head is UTF-8 may still hold CP1252 further down; check it in chunks (``check`` is
+    called before each, so a Stop ends this pass over a large file too)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         try:
             while chunk := handle.read(4 * 1024 * 1024):
+                if check:
+                    check()
                 if not chunk.isascii():  # ASCII chunks are valid UTF-8; isascii runs at memory speed
                     decoder.decode(chunk)
             decoder.decode(b"", final=True)
