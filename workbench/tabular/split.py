@@ -11,6 +11,10 @@ from workbench.errors import UserError
 from workbench.tabular.dataset import CLASSIFICATION, REGRESSION, Dataset, column_kind, plain
 
 MAX_CLASSES_FOR_NUMBERS = 20
+# A classification target with more classes than this AND fewer than two rows per class on average is an
+# ID or free text: most classes can never be both learned and checked (a stratified split needs 3 rows of
+# a class to put one in each of train, validation and test).
+MIN_ROWS_PER_CLASS = 2
 
 
 def detect_task(target: pd.Series) -> str:
@@ -23,6 +27,11 @@ def detect_task(target: pd.Series) -> str:
     if whole and distinct <= MAX_CLASSES_FOR_NUMBERS and distinct < max(3, 0.5 * len(values)):
         return CLASSIFICATION
     return REGRESSION
+
+
+def _regression_hint(target: pd.Series) -> str:
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    return ", or set the task to regression (it holds numbers)" if numeric else ""
 
 
 def _sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -75,6 +84,12 @@ def split_table(
             raise UserError(
                 f"data.split: target {target!r} has one class ({classes[0]!r}); classification needs at least two"
             )
+        if len(classes) > MAX_CLASSES_FOR_NUMBERS and len(classes) * MIN_ROWS_PER_CLASS > len(frame):
+            raise UserError(
+                f"data.split: target {target!r} looks like an ID or free text ({len(classes):,} different "
+                f"values in {len(frame):,} rows), not classes to learn; pick another target column"
+                + _regression_hint(frame[target])
+            )
     else:
         if not pd.api.types.is_numeric_dtype(frame[target]):
             raise UserError(f"data.split: regression needs a numeric target; {target!r} holds text")
@@ -120,6 +135,20 @@ def split_table(
             np.sort(positions[n_val + n_test :]),
             np.sort(positions[:n_val]),
             np.sort(positions[n_val : n_val + n_test]),
+        )
+    empty = [
+        name
+        for name, part, fraction in (
+            ("validation", parts[1], val_fraction),
+            ("test", parts[2], test_fraction),
+        )
+        if fraction > 0 and len(part) == 0
+    ]
+    if task == CLASSIFICATION and empty and not ordered:
+        raise UserError(
+            f"data.split: target {target!r} has {len(classes):,} classes in {n:,} rows, too few rows per class to "
+            f"put any in {' or '.join(empty)}; pick another target column, merge rare classes"
+            + _regression_hint(frame[target])
         )
     train, val, test = (frame.iloc[p].reset_index(drop=True) for p in parts)
     if task == CLASSIFICATION and train[target].nunique() < 2:
