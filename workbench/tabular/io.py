@@ -4,9 +4,7 @@ encodings, header rows, NA markers and dates. Every failure becomes one ``UserEr
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import json
 import re
 from collections import Counter
@@ -20,8 +18,10 @@ import pandas as pd
 from workbench.errors import UserError
 from workbench.tabular.sniff import (
     SAMPLE_BYTES,
+    StoppableFile,
     check_full_utf8,
     decode_sample,
+    header_width,
     looks_binary,
     short_error,
     sniff_text,
@@ -57,8 +57,7 @@ DEFAULT_MAX_COLUMNS = 10_000
 # JSON becomes Python objects before it becomes a table: about 13x the file's size in memory (300,000
 # records, 42 MB -> 540 MB), so 256 MB of JSON already needs ~3.5 GB. Larger files are refused up front.
 MAX_JSON_BYTES = 256 * 1024 * 1024
-READ_BLOCK = 1024 * 1024  # how often a long read asks whether to stop; Arrow and pandas read in such blocks
-_MAX_HEADER_BYTES = 64 * 1024 * 1024
+READ_BLOCK = 1024 * 1024  # a JSON file is read in such blocks, asking between them whether to stop
 Check = Callable[[], None]
 
 
@@ -280,7 +279,7 @@ def _read_text(
     has_header = sniffed["header"] if header == "auto" else header == "yes"
     if thou == dec:
         thou = ""
-    width, exact = _header_width(path, text, delim, len(head) < path.stat().st_size, max_columns)
+    width, exact = header_width(path, text, delim, len(head) < path.stat().st_size, max_columns)
     _check_width(path.name, width, max_columns, at_least=not exact)
     check()
     if used_encoding not in ("utf-8-sig", "utf-8"):
@@ -295,14 +294,14 @@ def _read_text(
     simple = dec == "." and not thou and delim != r"\s+" and bad_lines == "error" and has_header
     frame = None
     if simple:
-        with _StoppableFile(path, check) as source:
+        with StoppableFile(path, check) as source:
             try:
                 frame = pd.read_csv(source, engine="pyarrow", **options)
             except Exception:  # noqa: BLE001 - fall back to the C parser for its clearer messages
                 source.raise_if_stopped()
                 frame = None
     if frame is None:
-        with _StoppableFile(path, check) as source:
+        with StoppableFile(path, check) as source:
             try:
                 frame = pd.read_csv(
                     source,
@@ -335,72 +334,6 @@ def _read_text(
         + f", encoding {used_encoding.replace('utf-8-sig', 'utf-8')}, header {'yes' if has_header else 'no'}"
     )
     return frame
-
-
-class _StoppableFile(io.RawIOBase):
-    """A binary file that asks ``check`` before every block it hands out. pandas (C engine) and Arrow pull the
-    file through ``read`` block by block while they parse, so a Stop lands within one block; the parser then
-    fails with its own error, and ``raise_if_stopped`` puts the stop back in its place."""
-
-    def __init__(self, path: Path, check: Check) -> None:
-        super().__init__()
-        self._file = path.open("rb")
-        self._check = check
-        self._stop: BaseException | None = None
-        self.name = str(path)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._stop is None:
-            try:
-                self._check()
-            except BaseException as exc:  # noqa: BLE001 - kept and raised again by raise_if_stopped
-                self._stop = exc
-        if self._stop is not None:
-            raise self._stop
-        return self._file.readinto(buffer)
-
-    def raise_if_stopped(self) -> None:
-        if self._stop is not None:
-            raise self._stop
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _header_width(path: Path, text: str, delim: str, more: bool, max_columns: int) -> tuple[int, bool]:
-    """How many columns the first row holds, from the sample, before pandas parses the body: (count, exact).
-
-    A first row longer than the sample (a very wide file) is counted by its delimiter bytes, reading on only
-    until the row ends (at most 64 MB, counted at memory speed): a million-column header costs ~10 MB of reading.
-    """
-    cut = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=-1)
-    if cut >= 0 or not more:
-        first = text[:cut] if cut >= 0 else text
-        if delim == r"\s+":
-            return len(first.split()), True
-        try:
-            return len(next(csv.reader([first], delimiter=delim), [])), True
-        except csv.Error:
-            return first.count(delim) + 1, False
-    mark = delim.encode()
-    count, seen, ended = 1, 0, False
-    with path.open("rb") as handle:
-        while not ended and seen <= _MAX_HEADER_BYTES and (block := handle.read(READ_BLOCK)):
-            ends = [i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0]
-            ended = bool(ends)
-            row = block[: min(ends)] if ends else block
-            count += row.count(mark) if delim != r"\s+" else len(row.split())
-            seen += len(block)
-    if not ended and seen > _MAX_HEADER_BYTES and count <= max_columns:
-        raise UserError(
-            f"{path.name}: the first row is longer than {_MAX_HEADER_BYTES // 2**20} MB; "
-            "this does not look like a table"
-        )
-    return count, ended
 
 
 def finish_frame(

@@ -15,6 +15,8 @@ from typing import Any
 from workbench.errors import UserError
 
 SAMPLE_BYTES = 256 * 1024
+HEADER_BLOCK = 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024 * 1024  # a first row longer than this is not a table
 DELIMITERS = (",", ";", "\t", "|")
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NUM_COMMA = re.compile(r"^[+-]?\d+,\d+$")
@@ -146,3 +148,70 @@ def short_error(exc: BaseException) -> str:
     """The first line of an exception's message, trimmed, for one-line user errors."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
+
+
+class StoppableFile(io.RawIOBase):
+    """A binary file that asks ``check`` before every block it hands out. pandas (C engine) and Arrow pull the
+    file through ``read`` block by block while they parse, so a Stop lands within one block; the parser then
+    fails with its own error, and ``raise_if_stopped`` puts the stop back in its place."""
+
+    def __init__(self, path: Path, check: Callable[[], None]) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._check = check
+        self._stop: BaseException | None = None
+        self.name = str(path)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._stop is None:
+            try:
+                self._check()
+            except BaseException as exc:  # noqa: BLE001 - kept and raised again by raise_if_stopped
+                self._stop = exc
+        if self._stop is not None:
+            raise self._stop
+        return self._file.readinto(buffer)
+
+    def raise_if_stopped(self) -> None:
+        if self._stop is not None:
+            raise self._stop
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def header_width(path: Path, text: str, delim: str, more: bool, max_columns: int) -> tuple[int, bool]:
+    """How many columns the first row holds, from the sample, before pandas parses the body: (count, exact).
+
+    A first row longer than the sample (a very wide file) is counted by its delimiter bytes, reading on only
+    until the row ends (at most 64 MB, counted at memory speed): a million-column header costs ~10 MB of reading.
+    """
+    cut = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=-1)
+    if cut >= 0 or not more:
+        first = text[:cut] if cut >= 0 else text
+        if delim == r"\s+":
+            return len(first.split()), True
+        try:
+            return len(next(csv.reader([first], delimiter=delim), [])), True
+        except csv.Error:
+            return first.count(delim) + 1, False
+    mark = delim.encode()
+    words = delim == r"\s+"
+    count, seen, ended = (0 if words else 1), 0, False
+    with path.open("rb") as handle:
+        while not ended and seen <= MAX_HEADER_BYTES and (block := handle.read(HEADER_BLOCK)):
+            ends = [i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0]
+            ended = bool(ends)
+            row = block[: min(ends)] if ends else block
+            count += len(row.split()) if words else row.count(mark)
+            seen += len(block)
+    if not ended and seen > MAX_HEADER_BYTES and count <= max_columns:
+        raise UserError(
+            f"{path.name}: the first row is longer than {MAX_HEADER_BYTES // 2**20} MB; "
+            "this does not look like a table"
+        )
+    return count, ended
