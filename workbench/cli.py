@@ -149,6 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = Pipeline.load(args.pipeline)
     for warning in pipeline.load_warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for node in pipeline.nodes:
+        for warning in pipeline.param_warnings(node.id).values():
+            print(f"warning: node {node.id!r}: {warning}", file=sys.stderr)
     apply_overrides(pipeline, args.overrides)
     for target in args.target:
         if target not in pipeline:
@@ -244,10 +247,13 @@ def _ctrl_c_stops(token: Any, display: Any, finished: threading.Event) -> Iterat
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from workbench.checks import input_problems
     from workbench.graph import Pipeline
 
     pipeline = Pipeline.load(args.pipeline)
-    problems = pipeline.problems()
+    problems = pipeline.problems(warnings=True)
+    for node_id, issues in input_problems(pipeline).items():  # files exist, named columns exist
+        problems.setdefault(node_id, []).extend(issues)
     for warning in pipeline.load_warnings:
         print(f"warning: {warning}")
     for node_id, issues in problems.items():

@@ -7,6 +7,7 @@ Interactive edits go through ``workbench.commands``; scripts may call these meth
 from __future__ import annotations
 
 import copy
+import difflib
 import heapq
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -376,8 +377,13 @@ class Pipeline:
             return repr(node_id)
         return f"'{node.title}' ({node.id})" if node.title else f"'{node.id}'"
 
-    def problems(self, node_ids: Iterable[str] | None = None) -> dict[str, list[str]]:
-        """Per-node problems (missing required inputs, invalid parameters, unknown types); never raises."""
+    def problems(
+        self, node_ids: Iterable[str] | None = None, *, warnings: bool = False
+    ) -> dict[str, list[str]]:
+        """Per-node problems (missing required inputs, invalid parameters, unknown types); never raises.
+
+        With ``warnings`` also what does not stop a run but is almost surely a mistake (a parameter the node
+        does not have): validate and the canvas show them, a run only prints them."""
         found: dict[str, list[str]] = {}
         for node_id in node_ids if node_ids is not None else self._nodes:
             node = self._nodes[node_id]
@@ -392,6 +398,8 @@ class Pipeline:
                         issues.append(f"input {port.name!r} is not connected")
                 for name, message in self.param_problems(node_id).items():
                     issues.append(message if message.startswith(name) else f"{name}: {message}")
+                if warnings:
+                    issues.extend(self.param_warnings(node_id).values())
             if issues:
                 found[node_id] = issues
         return found
@@ -412,6 +420,24 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - a check must never break editing
             extra = {"": f"could not check this node ({type(exc).__name__}: {exc})"}
         return {**found, **extra}
+
+    def param_warnings(self, node_id: str) -> dict[str, str]:
+        """Parameters in the file that the node type does not have (a typo, or a renamed parameter whose value
+        is silently ignored), with the closest real name."""
+        node = self._nodes[node_id]
+        if node.unknown:
+            return {}
+        spec = self.registry.get(node.type).spec
+        names = [p.name for p in spec.params]
+        found = {}
+        for name in node.params:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                hint = (
+                    f"; did you mean {close[0]!r}?" if close else f" (it has: {', '.join(names) or 'none'})"
+                )
+                found[name] = f"{name}: {spec.type_id} has no parameter {name!r}, so it is ignored{hint}"
+        return found
 
     # -- script API
     def add(

@@ -150,7 +150,7 @@ class PipelineScene(QGraphicsScene):
         item.set_ends(start, end)
 
     def _refresh_problems(self) -> None:
-        found = self.document.pipeline.problems()
+        found = self.document.pipeline.problems(warnings=True)
         for node_id, item in self.nodes.items():
             problems = found.get(node_id, [])
             if problems != item.problems:
