@@ -76,8 +76,8 @@ def test_default_mlp_and_training_match_the_brief():
     ) == (
         "adam",
         "auto",
-        64,
-        10,
+        0,  # auto: from the number of training rows (tests/test_train_defaults.py)
+        0,  # auto: until the validation loss stops improving
         1e-3,
     )
     dataset = split_table(iris_like(), "species")
@@ -96,10 +96,14 @@ def test_default_mlp_and_training_match_the_brief():
     )
     assert (module.head.in_features, module.head.out_features) == (128, 3)  # softmax over 3 class logits
     records = trained_mlp["history"]["records"]
-    assert [r["epoch"] for r in records] == list(range(1, 11)) and all("val_loss" in r for r in records)
+    assert [r["epoch"] for r in records] == list(range(1, len(records) + 1)) and all(
+        "val_loss" in r for r in records
+    )
     log = [e.message for e in reporter.of_type(LogRecord)]
     precision = resolve_precision("auto", resolve_device("auto"))  # fp32 on CPU, bf16/fp16 on a GPU
-    assert any("fit started" in m and "batch 64 · 10 epochs" in m and precision in m for m in log)
+    assert any(
+        "fit started" in m and "batch 32 · auto (at most 200) epochs" in m and precision in m for m in log
+    )
 
 
 def test_train_node_outputs_a_usable_model_with_chain_and_labels():

@@ -306,7 +306,7 @@ class TrainingView(QWidget):
                 plot.setXRange(1, max(2, epochs), padding=0.02)
         self.progress.setValue(int(round(1000 * max(0.0, min(1.0, event.fraction)))))
         self.progress.setFormat(
-            f"epoch {extra.get('epoch', '?')}/{extra.get('epochs', '?')} · "
+            f"epoch {extra.get('epoch', '?')}/{extra.get('epochs') or _auto_end(extra)} · "
             f"batch {extra.get('batch', '?')}/{extra.get('batches', '?')}"
         )
         if event.rate:
@@ -405,3 +405,9 @@ class TrainingView(QWidget):
         curve = self._curves["metric" if name == "metric" else name]
         xs, _ = curve.getData()
         return 0 if xs is None else len(xs)
+
+
+def _auto_end(extra: dict) -> str:
+    """Auto epochs (train.supervised epochs = 0) send no fixed end, only the cap."""
+    cap = extra.get("max_epochs")
+    return f"auto (at most {cap})" if cap else "?"

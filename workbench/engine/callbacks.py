@@ -78,9 +78,12 @@ class ProgressReporter(Callback):
     ``NodeContext.progress``; it is called at most once per ``interval_s``, and at the end of the last epoch.
     """
 
-    def __init__(self, report: Callable[..., None], interval_s: float = 0.1) -> None:
+    def __init__(
+        self, report: Callable[..., None], interval_s: float = 0.1, open_ended: bool = False
+    ) -> None:
         self.report = report
         self.interval_s = interval_s
+        self.open_ended = open_ended  # auto epochs: ``state.epochs`` is only a cap, so no total ETA
         self._last = 0.0
 
     def on_progress(self, state: TrainState) -> None:
@@ -105,7 +108,8 @@ class ProgressReporter(Callback):
         left_total = left_epoch + (state.epochs - state.epoch) * per_epoch
         eta_epoch = left_epoch / rate if rate > 0 else None
         eta_total = left_total / rate if rate > 0 else None
-        label = f"epoch {state.epoch}/{state.epochs} · batch {state.batch}/{state.batches}"
+        total = f"{state.epochs}" if not self.open_ended else f"auto (at most {state.epochs})"
+        label = f"epoch {state.epoch}/{total} · batch {state.batch}/{state.batches}"
         if state.running_loss is not None and math.isfinite(state.running_loss):
             label += f" · loss {state.running_loss:.4g}"
         self.report(
@@ -115,10 +119,11 @@ class ProgressReporter(Callback):
             rate=rate,
             rate_unit="samples/s",
             epoch=state.epoch,
-            epochs=state.epochs,
+            epochs=None if self.open_ended else state.epochs,  # None: the end is not known in advance
+            max_epochs=state.epochs,
             batch=state.batch,
             batches=state.batches,
-            eta_total_s=eta_total,
+            eta_total_s=None if self.open_ended else eta_total,
         )
 
 
@@ -261,3 +266,57 @@ class StopAfter(Callback):
         if self.seen >= self.batches:
             state.should_stop = True
             state.stop_reason = "user"
+
+
+class StillImproving(Callback):
+    """Says so when a run ends at its epoch limit while the validation loss is still clearly falling.
+
+    Why: a short fixed run (the old default was 10 epochs) stopped small tables far from their best model
+    with nothing to tell the user. The hint fires only when the last ``window`` epochs were each a new best
+    and the loss fell by at least ``min_drop`` (relative) per epoch on average over them; runs that a user or
+    early stopping ended, or that have flattened out, stay quiet. ``advice`` is the sentence that follows
+    (``{suggested}`` becomes an epoch count to try), so the node can name its own parameters.
+    """
+
+    order = 20
+
+    def __init__(
+        self,
+        window: int = 3,
+        min_drop: float = 0.01,
+        advice: str = "train for more epochs (e.g. {suggested})",
+    ) -> None:
+        self.window = max(1, int(window))
+        self.min_drop = float(min_drop)
+        self.advice = advice
+        self.fired = False
+        self.rate: float | None = None
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if state.stop_reason or state.last_epoch_done < state.epochs:
+            return
+        key = "val_loss" if any(r.get("val_loss") is not None for r in state.history) else "train_loss"
+        values = [r.get(key) for r in state.history]
+        window = min(self.window, len(values) - 1)  # a 2-epoch run can still be clearly under-trained
+        tail = values[-(window + 1) :]
+        if window < 1 or not all(isinstance(v, int | float) and math.isfinite(v) for v in tail):
+            return
+        if tail[0] <= 0 or not all(b < a for a, b in zip(tail, tail[1:], strict=False)):
+            return
+        rate = 1.0 - (max(tail[-1], 0.0) / tail[0]) ** (1.0 / window)
+        if rate < self.min_drop:
+            return
+        self.fired, self.rate = True, rate
+        name = "validation loss" if key == "val_loss" else "training loss"
+        state.log(
+            f"{name} still falling when training ended at epoch {state.last_epoch_done} "
+            f"({rate * 100:.1f} % per epoch over the last {window}): the model is probably under-trained; "
+            + self.advice.format(suggested=suggest_epochs(state.epochs))
+        )
+
+
+def suggest_epochs(epochs: int) -> int:
+    """An epoch count worth trying after an under-trained run: about four times as many, rounded up."""
+    target = max(20, 4 * int(epochs))
+    step = 10 if target <= 100 else 50 if target <= 500 else 100
+    return -(-target // step) * step

@@ -47,8 +47,26 @@ class ModelSpec:
         return cls(kind=str(data["kind"]), config=dict(data.get("config", {})))
 
 
-def default_spec() -> ModelSpec:
-    """The product brief's classic example: Dense(128, relu) → softmax head."""
+DEFAULT_SEQUENCE: dict[str, Any] = {
+    "cell": "gru",
+    "hidden": 64,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "bidirectional": False,
+    "kernel_size": 3,
+}
+
+
+def default_spec(input_shape: tuple[int, ...] | None = None) -> ModelSpec:
+    """The model trained when none is wired in: what ``model.mlp`` (or, for windows, ``model.sequence``)
+    gives with its defaults.
+
+    Tables get the product brief's classic example, Dense(128, relu) → head. Windows from ``prep.window``
+    (one row is ``(lookback, features)``) get a GRU(64): on the bundled price series the flattened MLP stayed
+    at R² 0.90–0.92, below gradient boosting (0.93), while the GRU reached 0.94–0.95 (docs/examples.md).
+    """
+    if input_shape is not None and len(input_shape) == 2:
+        return ModelSpec("sequence", dict(DEFAULT_SEQUENCE))
     return ModelSpec("mlp", {"layers": [dict(layer) for layer in DEFAULT_LAYERS]})
 
 

@@ -7,6 +7,7 @@ A thin adapter: it turns the dataset into tensors (``workbench.tabular``), build
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,14 @@ from workbench import params as P
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import DATASET, HISTORY, MODEL, MODEL_SPEC
+
+# Auto epochs (epochs = 0), tuned on the tables in docs/examples.md ("Defaults against gradient boosting"):
+# stop after AUTO_PATIENCE epochs without a better validation loss, lower the lr by AUTO_LR_FACTOR after
+# AUTO_PLATEAU_PATIENCE of them, keep the best epoch's weights.
+AUTO_PATIENCE = 10
+AUTO_PLATEAU_PATIENCE = 3
+AUTO_LR_FACTOR = 0.3
+AUTO_MAX_EPOCHS = 200
 
 
 class SupervisedTrain(NodeType):
@@ -23,12 +32,18 @@ class SupervisedTrain(NodeType):
         category="train",
         help=(
             "Trains the model on the dataset's training split and reports the validation loss every epoch. "
-            "Defaults: Adam, automatic loss (cross-entropy for classes, MSE for numbers), batch 64, 10 epochs. "
-            "Stop keeps the weights trained so far."
+            "Defaults: Adam, automatic loss (cross-entropy for classes, MSE for numbers), batch size from the "
+            "number of rows, and auto epochs: training runs until the validation loss stops improving, then "
+            "keeps the best epoch's weights. Stop keeps the weights trained so far."
         ),
         inputs=(
             PortSpec("dataset", DATASET, help="Splits from data.split (and transforms)."),
-            PortSpec("model", MODEL_SPEC, optional=True, help="Architecture; default Dense(128, relu)."),
+            PortSpec(
+                "model",
+                MODEL_SPEC,
+                optional=True,
+                help="Architecture; default Dense(128, relu), or a GRU(64) for windows from prep.window.",
+            ),
         ),
         outputs=(
             PortSpec("model", MODEL, help="Trained weights with the preprocessing chain and label mapping."),
@@ -37,8 +52,31 @@ class SupervisedTrain(NodeType):
             ),
         ),
         params=(
-            P.Int("epochs", 10, minimum=1, maximum=100000, help="Passes over the training data."),
-            P.Int("batch_size", 64, minimum=1, maximum=1 << 20, help="Rows per optimiser step."),
+            P.Int(
+                "epochs",
+                0,
+                minimum=0,
+                maximum=100000,
+                help=(
+                    "Passes over the training data. 0 = auto: train until the validation loss has not improved "
+                    f"for {AUTO_PATIENCE} epochs (at most max_epochs), then keep the best epoch's weights."
+                ),
+            ),
+            P.Int(
+                "max_epochs",
+                AUTO_MAX_EPOCHS,
+                minimum=1,
+                maximum=100000,
+                visible_if={"epochs": 0},
+                help="Auto epochs only: the most passes over the training data.",
+            ),
+            P.Int(
+                "batch_size",
+                0,
+                minimum=0,
+                maximum=1 << 20,
+                help="Rows per optimiser step. 0 = auto: about 1/64 of the training rows, between 32 and 512.",
+            ),
             P.Float("lr", 1e-3, minimum=1e-8, maximum=10.0, log_scale=True, label="Learning rate"),
             P.Choice(
                 "optimizer",
@@ -79,9 +117,13 @@ class SupervisedTrain(NodeType):
             ),
             P.Choice(
                 "scheduler",
-                "none",
-                choices=("none", "step", "cosine", "one_cycle", "plateau"),
-                help="How the learning rate changes during training.",
+                "auto",
+                choices=("auto", "none", "step", "cosine", "one_cycle", "plateau"),
+                help=(
+                    "How the learning rate changes during training. auto: with auto epochs, "
+                    f"×{AUTO_LR_FACTOR} after {AUTO_PLATEAU_PATIENCE} epochs without a better validation loss; "
+                    "otherwise constant."
+                ),
             ),
             P.Int(
                 "step_size", 10, minimum=1, visible_if={"scheduler": "step"}, help="Epochs between lr drops."
@@ -96,7 +138,14 @@ class SupervisedTrain(NodeType):
             ),
             P.Float("grad_clip", 0.0, minimum=0.0, help="Clip the gradient norm to this value (0 = off)."),
             P.Int("seed", 0, minimum=0, help="Same seed, same data, same device: same result."),
-            P.Bool("early_stopping", False, help="Stop when the monitored value stops improving."),
+            P.Bool(
+                "early_stopping",
+                False,
+                help=(
+                    "Stop when the monitored value stops improving. Auto epochs always stop this way "
+                    f"(validation loss, patience {AUTO_PATIENCE}, best weights kept); tick to choose yourself."
+                ),
+            ),
             P.Choice(
                 "monitor",
                 "val_loss",
@@ -161,7 +210,7 @@ class SupervisedTrain(NodeType):
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.engine import device as dev
-        from workbench.engine.callbacks import Checkpointer, EarlyStopping
+        from workbench.engine.callbacks import Checkpointer, EarlyStopping, StillImproving
         from workbench.engine.models import build_model, default_spec, head_for
         from workbench.engine.trained import TrainedModel
         from workbench.engine.trainer import TrainConfig, TrainData, fit
@@ -169,16 +218,23 @@ class SupervisedTrain(NodeType):
         from workbench.tabular.tensors import to_tensors
 
         dataset = inputs["dataset"]
-        spec = inputs.get("model") or default_spec()
+        spec = inputs.get("model")
         request = params["device"] if str(params["device"]).strip().lower() != "auto" else ctx.device
         device = dev.resolve_device(request)
         dataset = prepare_for_training(dataset, ctx.log)
         splits = to_tensors(dataset, str(device))
         y = splits.y_train
         head, n_outputs = head_for(splits.task, len(splits.classes), int(y.shape[1]) if y.dim() > 1 else 1)
+        auto_epochs = params["epochs"] == 0
+        batch_size = params["batch_size"] or auto_batch_size(len(splits.x_train))
+        scheduler, gamma = params["scheduler"], params["gamma"]
+        if scheduler == "auto":
+            scheduler, gamma = ("plateau", AUTO_LR_FACTOR) if auto_epochs else ("none", gamma)
+        if auto_epochs or not params["batch_size"]:
+            ctx.log(_auto_line(auto_epochs, params, batch_size, len(splits.x_train), scheduler))
         config = TrainConfig(
-            epochs=params["epochs"],
-            batch_size=params["batch_size"],
+            epochs=params["max_epochs"] if auto_epochs else params["epochs"],
+            batch_size=batch_size,
             lr=params["lr"],
             optimizer=params["optimizer"],
             weight_decay=params["weight_decay"],
@@ -187,9 +243,10 @@ class SupervisedTrain(NodeType):
             loss=params["loss"],
             label_smoothing=params["label_smoothing"],
             class_weights=_class_weights(params),
-            scheduler=params["scheduler"],
+            scheduler=scheduler,
             step_size=params["step_size"],
-            gamma=params["gamma"],
+            gamma=gamma,
+            plateau_patience=AUTO_PLATEAU_PATIENCE,
             grad_clip=params["grad_clip"],
             seed=params["seed"],
             device=str(device),
@@ -198,13 +255,19 @@ class SupervisedTrain(NodeType):
             on_oom=params["on_oom"],
             resume_from=str(ctx.resolve_path(params["resume_from"])) if params.get("resume_from") else None,
         )
+        spec = spec or default_spec(tuple(splits.x_train.shape[1:]))
         dev.seed_everything(config.seed)  # same initial weights for the same seed
         module, architecture = build_model(spec, tuple(splits.x_train.shape[1:]), n_outputs, head)
-        callbacks: list[Any] = [NodeReporter(ctx, len(splits.x_test) if splits.x_test is not None else 0)]
+        n_test = len(splits.x_test) if splits.x_test is not None else 0
+        callbacks: list[Any] = [NodeReporter(ctx, n_test, auto_epochs=auto_epochs)]
         if params["early_stopping"]:
             callbacks.append(
                 EarlyStopping(params["monitor"], params["patience"], restore_best=params["restore_best"])
             )
+        elif auto_epochs:
+            callbacks.append(EarlyStopping("val_loss", AUTO_PATIENCE, restore_best=True))
+        hint = StillImproving(advice=_advice(auto_epochs))
+        callbacks.append(hint)
         if params["checkpoint_every"]:
             callbacks.append(Checkpointer(ctx.node_dir / "checkpoints", params["checkpoint_every"]))
         y_val = splits.y_val
@@ -219,6 +282,8 @@ class SupervisedTrain(NodeType):
         result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
         module = result.model.to("cpu").eval()
         metrics = dict(result.metrics)
+        metrics["auto_epochs"] = auto_epochs
+        metrics["still_improving"] = hint.fired
         if scale is not None:
             scale.fold_into(module)
             scale.to_original_units(metrics, result.history)
@@ -282,6 +347,43 @@ def target_scaling(y: Any) -> TargetScaling:
     return TargetScaling(mean, std)
 
 
+def auto_batch_size(n_rows: int) -> int:
+    """About 1/64 of the training rows as a power of two, within 32..512.
+
+    Why: batch 64 gave a 240-row table 4 optimiser steps per epoch (penguins needed ~200 epochs to converge),
+    while 38,000 rows at batch 32 spent minutes per run on a CPU for no better model; see docs/examples.md.
+    """
+    if n_rows < 64:
+        return 32
+    return int(min(512, max(32, 2 ** round(math.log2(n_rows / 64)))))
+
+
+def _auto_line(
+    auto_epochs: bool, params: Mapping[str, Any], batch_size: int, n_rows: int, scheduler: str
+) -> str:
+    """One log line naming what the automatic settings chose, so a run's log says how it was trained."""
+    parts = []
+    if auto_epochs:
+        if params["early_stopping"]:
+            rule = f"until {params['monitor']} has not improved for {params['patience']} epochs"
+        else:
+            rule = f"until the validation loss has not improved for {AUTO_PATIENCE} epochs"
+        parts.append(f"training {rule} (at most {params['max_epochs']}), keeping the best weights")
+        if scheduler == "plateau" and params["scheduler"] == "auto":
+            parts.append(f"lr ×{AUTO_LR_FACTOR} after {AUTO_PLATEAU_PATIENCE} epochs without improvement")
+    if not params["batch_size"]:
+        parts.append(f"batch size {batch_size} for {n_rows:,} training rows")
+    return "auto: " + "; ".join(parts)
+
+
+def _advice(auto_epochs: bool) -> str:
+    if auto_epochs:
+        return "raise max_epochs (e.g. to {suggested})"
+    return (
+        "set epochs to 0 (auto: trains until the validation loss stops improving) or try epochs={suggested}"
+    )
+
+
 def _class_weights(params: Mapping[str, Any]) -> Any:
     mode = params["class_weights"]
     if mode != "custom":
@@ -301,13 +403,14 @@ class NodeReporter:
 
     order = 50
 
-    def __init__(self, ctx: Any, n_test: int = 0, interval_s: float = 0.1) -> None:
+    def __init__(self, ctx: Any, n_test: int = 0, interval_s: float = 0.1, auto_epochs: bool = False) -> None:
         from workbench.engine.callbacks import ProgressReporter
 
         self.ctx = ctx
         self.n_test = n_test
         self.mae_factor = 1.0
-        self.progress = ProgressReporter(ctx.progress, interval_s)
+        self.auto_epochs = auto_epochs
+        self.progress = ProgressReporter(ctx.progress, interval_s, open_ended=auto_epochs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("on_"):
@@ -318,10 +421,11 @@ class NodeReporter:
         from workbench.engine.device import device_name
 
         resumed = f" · resumed after epoch {state.start_epoch}" if state.start_epoch else ""
+        epochs = f"auto (at most {state.epochs})" if self.auto_epochs else f"{state.epochs}"
         self.ctx.log(
             f"fit started: {state.n_parameters:,} parameters ({state.n_trainable:,} trainable) · "
             f"{device_name(state.device)} · {state.precision} · train {state.n_train:,} / val {state.n_val:,} / "
-            f"test {self.n_test:,} rows · batch {state.batch_size} · {state.epochs} epochs{resumed}"
+            f"test {self.n_test:,} rows · batch {state.batch_size} · {epochs} epochs{resumed}"
         )
 
     def on_progress(self, state: Any) -> None:
