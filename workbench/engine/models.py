@@ -63,7 +63,7 @@ def default_spec(input_shape: tuple[int, ...] | None = None) -> ModelSpec:
 
     Tables get the product brief's classic example, Dense(128, relu) → head. Windows from ``prep.window``
     (one row is ``(lookback, features)``) get a GRU(64): on the bundled price series the flattened MLP stayed
-    at R² 0.90–0.92, below gradient boosting (0.93), while the GRU reached 0.94–0.95 (docs/examples.md).
+    at R² 0.90–0.91, below gradient boosting (0.93), while the GRU reached 0.94–0.95 (docs/examples.md).
     """
     if input_shape is not None and len(input_shape) == 2:
         return ModelSpec("sequence", dict(DEFAULT_SEQUENCE))
