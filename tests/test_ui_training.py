@@ -60,7 +60,7 @@ def test_quickstart_run_fills_plots_and_results_in_the_gui_thread(qtbot, window,
     assert threads == {True}
     assert training.points("train_loss") == 10 and training.points("val_loss") == 10
     assert training.points("metric") == 10 and training.metric_name == "val_accuracy"
-    assert training.progress.value() == 1000 and "epoch 10/10" in training.progress.format()
+    assert training.progress.value() == 1000 and training.progress.format() == "Training done: 10/10 epochs"
     assert "samples/s" in training.rate_label.text() and "cpu" in training.device_label.text()
     figures = results.metric_values()
     assert float(figures["accuracy"]) > 0.85 and "roc auc" in figures

@@ -324,7 +324,8 @@ class MainWindow(QMainWindow):
         if node_id != self.inspector.node_id:
             self.inspector.show_node(node_id)
         if node_id is not None:
-            self.inspector.set_state_message(self.node_messages.get(node_id, ""))
+            failed = self.runner.node_states.get(node_id) == E.FAILED
+            self.inspector.set_state_message(self.node_messages.get(node_id, ""), failed)
 
     def edit_preferences(self) -> bool:
         if not self.dialogs.preferences(self.settings):
@@ -379,7 +380,8 @@ class MainWindow(QMainWindow):
                 if event.message and event.state in (E.FAILED, E.SKIPPED, E.STOPPED):
                     self.node_messages[event.node_id] = event.message
                 if event.node_id == self.inspector.node_id:
-                    self.inspector.set_state_message(self.node_messages.get(event.node_id, ""))
+                    message = self.node_messages.get(event.node_id, "")
+                    self.inspector.set_state_message(message, event.state == E.FAILED)
             elif isinstance(event, E.Progress):
                 if not self._progress:  # canvas badges move 4x a second; each repaint cost ~3 ms
                     QTimer.singleShot(250, self._show_progress)

@@ -104,6 +104,16 @@ def snapshot(pipeline: Pipeline) -> Pipeline:
     return copy
 
 
+def run_summary(result: RunResult) -> str:
+    """The status bar's line: a failure names the node that failed, so it is not read as training's."""
+    failures = list(result.failures)
+    if result.status == "failed" and failures:
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+        return f"Failed at {failures[0]}{more} in {result.seconds:.1f} s"
+    word = {"ok": "Finished", "failed": "Failed", "stopped": "Stopped"}.get(result.status, result.status)
+    return f"{word} in {result.seconds:.1f} s"
+
+
 class RunController(QObject):
     """GUI-thread owner of runs: start, stop, state, and fan-out of events to views."""
 
@@ -154,7 +164,7 @@ class RunController(QObject):
             self.token,
             device,
         )
-        self.thread.done.connect(self._on_done)
+        self.thread.done.connect(self._thread_done)
         self.thread.start()
         self._tail.start()
         self.state_text.emit("Running…")
@@ -208,6 +218,12 @@ class RunController(QObject):
         self.events_received.emit(events)
 
     @Slot(object)
+    def _thread_done(self, result: object) -> None:
+        # A run that shutdown() already ended still delivers its queued signal later; taken as the end of
+        # the *next* run it reported the old result and blocked the GUI until the new run finished.
+        if self.sender() is self.thread:
+            self._on_done(result)
+
     def _on_done(self, result: object) -> None:
         thread, self.thread = self.thread, None
         if thread is None:
@@ -220,12 +236,11 @@ class RunController(QObject):
         self.reporter = None
         if isinstance(result, RunResult):
             self.last_result = result
-            self.state_text.emit(
-                {"ok": "Finished", "failed": "Failed", "stopped": "Stopped"}.get(result.status, result.status)
-                + f" in {result.seconds:.1f} s"
-            )
+            self.state_text.emit(run_summary(result))
         elif isinstance(result, Exception):
             self.state_text.emit("Could not run")
+        else:  # shut down (window closing, another document): no run goes on
+            self.state_text.emit("Stopped")
         if result is not None:
             self.finished.emit(result)
         thread.deleteLater()

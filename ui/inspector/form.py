@@ -157,9 +157,12 @@ class Inspector(QScrollArea):
         if text != self.document.pipeline.node(self.node_id).title:
             self.document.push(C.RenameNode(self.node_id, text))
 
-    def set_state_message(self, text: str) -> None:
-        """A failure message of the last run for the shown node (empty hides it)."""
+    def set_state_message(self, text: str, error: bool = True) -> None:
+        """The last run's message for the shown node (empty hides it); red only for a failure, not a stop."""
         self.state_label.setText(text)
+        self.state_label.setObjectName("problem" if error else "nodeHelp")
+        self.state_label.style().unpolish(self.state_label)  # the stylesheet follows the new name
+        self.state_label.style().polish(self.state_label)
         self.state_label.setVisible(bool(text))
 
     # -- model events

@@ -80,6 +80,29 @@ def parity_text(bundle: Any) -> str:
     return f"Bundle {bundle.path} · parity passed: max |diff| {figure}{detail}"
 
 
+def _nodes_of(result: Any, type_id: str) -> list[Any]:
+    return [n for n in getattr(result, "nodes", {}).values() if getattr(n, "type", "") == type_id]
+
+
+def missing_evaluation(result: Any) -> str:
+    """Why there are no test figures: an Evaluate node that did not finish is not the same as none at all."""
+    for node in _nodes_of(result, "evaluate.metrics"):
+        if node.state == "failed":
+            return f"No evaluation: {node.node_id} failed: {node.message}"
+        if node.state in ("skipped", "stopped"):
+            why = "the run was stopped before it" if result.status == "stopped" else "an earlier node failed"
+            return f"No evaluation in this run: {node.node_id} did not run ({why})."
+    return "This run has no evaluation; add an Evaluate node after training."
+
+
+def export_failure(result: Any) -> str:
+    """One line when the run's Export node failed: the model is fine, the bundle was not written."""
+    for node in _nodes_of(result, "deploy.export"):
+        if node.state == "failed":
+            return f"No bundle: {node.node_id} failed: {node.message}"
+    return ""
+
+
 class ResultsView(QWidget):
     """Shows a run's results; Export bundle and Predict on a file act on its model."""
 
@@ -169,14 +192,14 @@ class ResultsView(QWidget):
             self.rules.setPlainText("\n".join(lines))
             self.tabs.addTab(self.rules, "Rules")
         if result is not None:
-            self.headline.setText(self._headline(evaluation))
+            self.headline.setText(self._headline(evaluation, result))
         bundle = self.found.get("bundle")
-        self.status.setText(parity_text(bundle) if bundle is not None else "")
+        self.status.setText(parity_text(bundle) if bundle is not None else export_failure(result))
         self._update_buttons()
 
-    def _headline(self, evaluation: Any) -> str:
+    def _headline(self, evaluation: Any, result: Any = None) -> str:
         if evaluation is None:
-            return "This run has no evaluation; add an Evaluate node after training."
+            return missing_evaluation(result)
         figures = evaluation.metrics
         names = (
             ("accuracy", "f1_macro", "roc_auc") if evaluation.task != "regression" else ("mae", "rmse", "r2")

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import theme
 from workbench import events as E
 
 REDRAW_MS = 250
@@ -101,6 +102,11 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {seconds // 60}:{seconds % 60:02d}"
 
 
+def epochs_text(extra: Any) -> str:
+    """'epoch 3/10', or 'epoch 3/auto (at most 200)' when the end is not known in advance (auto epochs)."""
+    return f"epoch {extra.get('epoch', '?')}/{extra.get('epochs') or _auto_end(extra)}"
+
+
 def parse_fit_started(message: str) -> tuple[str, str] | None:
     """(device, precision) from the train node's 'fit started: … · cpu (1 thread) · fp32 · …' line."""
     if not message.startswith("fit started:"):
@@ -127,6 +133,12 @@ class TrainingView(QWidget):
         self._best_line: Any = None
         self._metric_title = ""
         self._x_max = 0  # epochs of the current run once known (fixes the x axis)
+        self.states: dict[str, str] = {}  # node id → its latest state in this run
+        self.last_epoch = 0  # the newest completed epoch of the training node (its last metrics step)
+        self.outcome = ""  # how training ended: done, stopped, failed, cached, not run ("" while running)
+        self._last_extra: dict[str, Any] = {}  # the newest progress details (epoch, epochs, batch, …)
+        self._trained_node = ""  # the training node of an earlier run: a cached re-run reuses it
+        self._eta_text = "ETA —"  # shown again when a pause ends
 
         self.run_button, self.pause_button, self.stop_button = QToolButton(), QToolButton(), QToolButton()
         self.log_scale = QCheckBox("Log scale")
@@ -230,31 +242,104 @@ class TrainingView(QWidget):
         self.epochs_seen = 0
         self._pending_progress = None
         self._x_max = 0
+        self.states.clear()
+        self.last_epoch = 0
+        self.outcome = ""
+        self._last_extra = {}
+        self._set_bar_colour(None)
         if self._plots is not None:
             for plot in self._plots:
                 plot.enableAutoRange(x=True)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self.rate_label.setText("— samples/s")
-        self.eta_label.setText("ETA —")
+        self._set_eta(None)
         self.ensure_plots()
         self._dirty = {0, 1}
         self.timer.start()
 
     def run_finished(self, status: str) -> None:
+        """Say how *training* ended; a later node's failure belongs to that node (status bar and log)."""
         self.timer.stop()
         self._show_progress()
-        if status == "ok" and self.node_id:
-            self.progress.setValue(1000)
-        if self.node_id:
-            self.progress.setFormat(f"{self.progress.format()} · {status}")
+        self._set_eta(None)  # nothing runs any more
+        if self.outcome:
+            pass  # said when the training node ended
+        elif self.node_id:
+            self._training_ended(self.states.get(self.node_id), status)
         else:
-            self.progress.setFormat("No training in this run")
+            self._no_training(status)
         self.redraw()
 
     def set_paused(self, paused: bool) -> None:
+        if self.outcome:  # training is over: a pause of later nodes says nothing about it
+            return
         text = self.progress.format().removesuffix(" · paused")
         self.progress.setFormat(text + " · paused" if paused else text)
+        self.eta_label.setText("ETA — (paused)" if paused else self._eta_text)
+
+    def _training_ended(self, state: str | None, status: str = "") -> None:
+        """The bar's final words from the training node's own state (``status``: the run's, a fallback)."""
+        self._pending_progress = None
+        self._set_eta(None)
+        extra = self._last_extra
+        epochs, done = extra.get("epochs"), self.last_epoch or self.epochs_seen
+        of = f"{epochs}" if epochs else f"at most {extra.get('max_epochs', '?')} (auto)"
+        if state not in (E.DONE, E.STOPPED, E.FAILED):  # no final state seen: the run's status decides
+            state = {"ok": E.DONE, "stopped": E.STOPPED}.get(status, E.FAILED)
+        if state == E.DONE:
+            self.outcome = "done"
+            self.progress.setValue(1000)
+            if epochs and done == epochs:
+                self.progress.setFormat(f"Training done: {done}/{epochs} epochs")
+            else:
+                self.progress.setFormat(f"Training done after {done} of {of} epochs")
+        elif state == E.STOPPED:
+            self.outcome = "stopped"
+            if isinstance(epochs, int) and epochs > 0:  # progress events lag the epochs actually done
+                self.progress.setValue(max(self.progress.value(), int(1000 * min(1.0, done / epochs))))
+            self.progress.setFormat(f"Stopped after {done} of {of} epochs · the model so far is kept")
+            if self._plots is not None:  # a fixed axis of e.g. 3000 epochs would squeeze a short run
+                for plot in self._plots:
+                    plot.enableAutoRange(x=True)
+        else:
+            self.outcome = "failed"
+            self.progress.setFormat(f"Training failed in {epochs_text(extra)}")
+        self._set_bar_colour(self.outcome)
+
+    def _no_training(self, status: str) -> None:
+        """No progress came from a training node in this run: say why, without claiming more."""
+        previous = self.states.get(self._trained_node, "") if self._trained_node else ""
+        self.outcome = "not run"
+        if previous == E.CACHED:
+            self.outcome = "cached"
+            self.progress.setValue(1000)
+            self.progress.setFormat("Training reused from an earlier run (cached): no new epochs")
+        elif status == "stopped":
+            self.progress.setFormat("Stopped before any training")
+        elif previous == E.SKIPPED and status == "failed":
+            self.progress.setFormat("Training did not run: an earlier node failed")
+        else:
+            self.progress.setFormat("No training in this run")
+        self._set_bar_colour(self.outcome)
+
+    def _set_eta(self, seconds: float | None) -> None:
+        self._eta_text = format_eta(seconds)
+        self.eta_label.setText(self._eta_text)
+
+    def _set_bar_colour(self, outcome: str | None) -> None:
+        """The bar's fill follows the canvas badge colours: amber for a stop, red only for a failure."""
+        palette = QPalette(self.palette())
+        state = {"stopped": E.STOPPED, "failed": E.FAILED, "done": E.DONE, "cached": E.CACHED}.get(
+            outcome or ""
+        )
+        if state is not None:
+            palette.setColor(QPalette.ColorRole.Highlight, theme.state_colour(state))
+        self.progress.setPalette(palette)
+
+    def bar_colour(self) -> str:
+        """The bar's fill colour as #rrggbb (tests)."""
+        return self.progress.palette().color(QPalette.ColorRole.Highlight).name()
 
     @Slot(list)
     def add_events(self, events: list) -> None:
@@ -264,7 +349,14 @@ class TrainingView(QWidget):
                 self._add_metrics(event)
             elif isinstance(event, E.Progress) and "epoch" in event.extra:
                 self.node_id = self.node_id or event.node_id
-                self._pending_progress = event
+                self._trained_node = self.node_id
+                if not self.outcome:
+                    self._pending_progress = event
+            elif isinstance(event, E.NodeStateChanged):
+                self.states[event.node_id] = event.state
+                if event.node_id == self.node_id and event.state in (E.DONE, E.STOPPED, E.FAILED):
+                    self._show_progress()  # the last figures first, then the words that end them
+                    self._training_ended(event.state)
             elif isinstance(event, E.LogRecord):
                 found = parse_fit_started(event.message)
                 if found:
@@ -277,6 +369,7 @@ class TrainingView(QWidget):
             self.node_id = event.node_id
             self.metric_name = None
             self.epochs_seen = 0
+            self.last_epoch = 0
         values = {k: float(v) for k, v in event.values.items()}
         if self.metric_name is None:
             self.metric_name = monitored_metric(values)
@@ -284,6 +377,7 @@ class TrainingView(QWidget):
             if math.isfinite(value):
                 self.series.setdefault(name, Series()).add(event.step, value)
         self.epochs_seen += 1
+        self.last_epoch = max(self.last_epoch, int(event.step))
         self._dirty = {0, 1}
 
     @Slot()
@@ -294,9 +388,10 @@ class TrainingView(QWidget):
     def _show_progress(self) -> None:
         """Progress bar, rate and ETA from the newest progress event (at most once per tick)."""
         event, self._pending_progress = self._pending_progress, None
-        if event is None:
+        if event is None or self.outcome:
             return
         extra = event.extra
+        self._last_extra = dict(extra)
         epochs = extra.get("epochs")
         if isinstance(epochs, int) and epochs != self._x_max and self._plots is not None:
             # A fixed epoch axis: its ticks are drawn once, not regenerated on every redraw.
@@ -306,12 +401,11 @@ class TrainingView(QWidget):
                 plot.setXRange(1, max(2, epochs), padding=0.02)
         self.progress.setValue(int(round(1000 * max(0.0, min(1.0, event.fraction)))))
         self.progress.setFormat(
-            f"epoch {extra.get('epoch', '?')}/{extra.get('epochs') or _auto_end(extra)} · "
-            f"batch {extra.get('batch', '?')}/{extra.get('batches', '?')}"
+            f"{epochs_text(extra)} · batch {extra.get('batch', '?')}/{extra.get('batches', '?')}"
         )
         if event.rate:
             self.rate_label.setText(f"{event.rate:,.0f} {event.rate_unit or 'samples/s'}")
-        self.eta_label.setText(format_eta(extra.get("eta_total_s", event.eta_s)))
+        self._set_eta(extra.get("eta_total_s", event.eta_s))
 
     # -- drawing (GUI timer only)
     @Slot()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import paths
-from workbench.errors import RunCancelled, UserError
+from workbench.errors import RunCancelled
 from workbench.events import Event, LogRecord, MetricsLogged, Progress, Reporter, null_reporter
 
 
@@ -51,7 +51,7 @@ class RunContext:
     token: CancelToken = field(default_factory=CancelToken)
     device: str = "auto"
     run_dir: Path | None = None
-    base_dir: Path | None = None  # folder of the pipeline file, for relative paths
+    base_dir: Path | None = None  # folder of the pipeline file, for relative paths (None: unsaved)
     log_lines: list[str] = field(default_factory=list)
 
     def emit(self, event: Event) -> None:
@@ -66,19 +66,11 @@ class RunContext:
 
 
 def resolve_path(value: str | Path, base_dir: Path | None, must_exist: bool = True) -> Path:
-    """A user path: absolute as is; relative against the pipeline's folder, then the bundled resources/."""
-    raw = Path(str(value)).expanduser()
-    if raw.is_absolute():
-        candidates = [raw]
-    else:
-        candidates = [base_dir / raw] if base_dir is not None else []
-        candidates += [Path.cwd() / raw, paths.resources_dir() / raw]
-    if not must_exist:
-        return candidates[0]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    raise UserError(f"file not found: {value} (looked in {', '.join(str(c.parent) for c in candidates)})")
+    """A path from a parameter: ``must_exist`` for a file the node reads (pipeline folder, then resources/),
+    otherwise a file it writes (the pipeline folder only). See ``workbench.paths.resolve_input``."""
+    if must_exist:
+        return paths.resolve_input(value, base_dir)
+    return paths.resolve_output(value, base_dir)
 
 
 class NodeContext:
@@ -138,6 +130,7 @@ class NodeContext:
         self.artifacts[name] = Path(path)
 
     def resolve_path(self, value: str | Path, must_exist: bool = True) -> Path:
+        """A file this node reads (``must_exist``: pipeline folder, then resources/), else one it writes."""
         return self.run.resolve_path(value, must_exist=must_exist)
 
     @property

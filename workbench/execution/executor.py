@@ -1,8 +1,14 @@
 """Runs a pipeline (or what a target needs) in topological order, in whatever thread calls it.
 
-Outputs are cached by fingerprint (type + version + params + input fingerprints + source-file stats), so
-editing one parameter re-runs exactly the nodes downstream of it. A failing node ends with a one-line message
-(traceback in the run log); its downstream is skipped while independent branches still run.
+Outputs are cached by fingerprint (type + version + params + input fingerprints + a stamp of every file the
+node reads), so editing one parameter re-runs exactly the nodes downstream of it. A failing node ends with a
+one-line message (traceback in the run log); its downstream is skipped while independent branches still run.
+
+A cache entry is only trusted while its key still describes what made it: files are stamped where the node
+will read them (``paths.resolve_input``, the node's own resolver) with a content hash for small files; a file
+that changed while the node ran is not cached; a node fed by an output that is not cached itself (a node
+that opts out, or one whose file changed mid-run) is neither looked up nor stored; an entry whose recorded
+files (artifacts) are gone is run again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench import events as E
+from workbench import paths
 from workbench.errors import RunCancelled, UserError
-from workbench.execution.context import CancelToken, NodeContext, RunContext, resolve_path
+from workbench.execution.context import CancelToken, NodeContext, RunContext
 from workbench.execution.rundir import RunFolder
 from workbench.graph import Pipeline
 from workbench.params import ParamError
+from workbench.params import Path as PathParam
 from workbench.paths import describe_os_error
 from workbench.registry import NodeRegistry
 
@@ -148,9 +156,17 @@ class Executor:
         self, pipeline: Pipeline, targets: Iterable[str] | None = None, base_dir: Path | None = None
     ) -> dict[str, str]:
         """The cache key of every node in scope; a node whose params are invalid gets ''."""
+        return self._fingerprints(pipeline, targets, base_dir)[0]
+
+    def _fingerprints(
+        self, pipeline: Pipeline, targets: Iterable[str] | None, base_dir: Path | None
+    ) -> tuple[dict[str, str], dict[str, str | None]]:
+        """Cache keys, and per node the part of its key that stamps the files it reads (checked again after
+        the node ran, to catch a file edited while it was being read); None where that failed."""
         registry = self.registry or pipeline.registry
-        base = base_dir if base_dir is not None else (pipeline.path.parent if pipeline.path else None)
+        base = _base_dir(pipeline, base_dir)
         result: dict[str, str] = {}
+        reads: dict[str, str | None] = {}
         for node_id in pipeline.topological_order(targets):
             node = pipeline.node(node_id)
             if node.unknown:
@@ -166,20 +182,15 @@ class Executor:
                 f"{port}<-{result.get(link.source, '')}:{link.source_port}"
                 for port, link in pipeline.input_links(node_id).items()
             )
-            try:
-                extra = node_type().fingerprint_extra(
-                    params, lambda p: resolve_path(p, base, must_exist=False)
-                )
-            except Exception:  # noqa: BLE001 - a fingerprint must never break a run
-                extra = f"unfingerprintable:{time.time()}"
+            reads[node_id] = _files_read(node_type, params, base)
             result[node_id] = _digest(
                 node_type.spec.type_id,
                 str(node_type.spec.version),
                 json.dumps(params, sort_keys=True, default=str),
                 *upstream,
-                extra,
+                reads[node_id] if reads[node_id] is not None else f"unfingerprintable:{time.time()}",
             )
-        return result
+        return result, reads
 
     def cached_nodes(self, pipeline: Pipeline) -> set[str]:
         """Nodes whose current outputs are in the cache (the GUI shows the others as stale)."""
@@ -203,7 +214,7 @@ class Executor:
     ) -> RunResult:
         started = time.perf_counter()
         registry = self.registry or pipeline.registry
-        base = base_dir if base_dir is not None else (pipeline.path.parent if pipeline.path else None)
+        base = _base_dir(pipeline, base_dir)
         folder = RunFolder.create(pipeline) if write_run_folder else None
         ctx = RunContext(
             reporter=reporter,
@@ -215,7 +226,7 @@ class Executor:
         run_id = folder.run_id if folder else time.strftime("%Y%m%d-%H%M%S")
         targets = list(targets) if targets is not None else None
         order = pipeline.topological_order(targets)
-        fingerprints = self.fingerprints(pipeline, targets, base)
+        fingerprints, reads = self._fingerprints(pipeline, targets, base)
         self.last_fingerprints.update(fingerprints)
         problems = pipeline.problems(order)
         results = {
@@ -226,6 +237,7 @@ class Executor:
         for node_id in order:
             ctx.emit(E.NodeStateChanged(node_id, E.QUEUED))
         stopped = False
+        trusted: set[str] = set()  # nodes whose outputs are what their fingerprint says (cached or stored)
 
         for node_id in order:
             result = results[node_id]
@@ -255,22 +267,36 @@ class Executor:
                 continue
             node_type = registry.get(pipeline.node(node_id).type)
             fingerprint = result.fingerprint
-            cacheable = use_cache and node_type.spec.cacheable and bool(fingerprint)
-            if cacheable and (cached := self.cache.get(fingerprint)) is not None:
+            fed_by_trusted = all(link.source in trusted for link in pipeline.input_links(node_id).values())
+            cacheable = (
+                use_cache
+                and node_type.spec.cacheable
+                and bool(fingerprint)
+                and reads.get(node_id) is not None
+                and fed_by_trusted
+            )
+            if cacheable and (cached := self._lookup(ctx, node_id, fingerprint)) is not None:
                 result.outputs = cached["outputs"]
                 result.metrics = cached["metrics"]
                 artifacts.update(cached["artifacts"])
+                trusted.add(node_id)
                 self._finish(ctx, result, E.CACHED, "reused from an earlier run")
                 continue
             self._run_node(ctx, pipeline, node_type, result, inputs, artifacts)
             if result.state == E.STOPPED:
                 stopped = True
             elif result.state == E.DONE and cacheable:
+                if _files_read(node_type, pipeline.resolved_params(node_id), base) != reads.get(node_id):
+                    ctx.emit(
+                        E.LogRecord("warning", "a file it reads changed during the run; not cached", node_id)
+                    )
+                    continue
                 node_artifacts = {k: v for k, v in artifacts.items() if k.startswith(f"{node_id}.")}
                 self.cache.put(
                     fingerprint,
                     {"outputs": result.outputs, "metrics": result.metrics, "artifacts": node_artifacts},
                 )
+                trusted.add(node_id)
 
         states = {r.state for r in results.values()}
         status = "stopped" if stopped else ("failed" if E.FAILED in states else "ok")
@@ -288,6 +314,17 @@ class Executor:
                 ctx.emit(E.LogRecord("error", problem))
         ctx.reporter(E.RunFinished(run_id, status, run.seconds, run.report()))
         return run
+
+    def _lookup(self, ctx: RunContext, node_id: str, fingerprint: str) -> dict[str, Any] | None:
+        """The cache entry for ``fingerprint``, unless a file it recorded writing is gone (then run again)."""
+        cached = self.cache.get(fingerprint)
+        if cached is None:
+            return None
+        gone = [p for p in cached["artifacts"].values() if not Path(p).exists()]
+        if gone:
+            ctx.emit(E.LogRecord("info", f"{gone[0]} is gone; running again", node_id))
+            return None
+        return cached
 
     def _finish(self, ctx: RunContext, result: NodeResult, state: str, message: str = "") -> None:
         result.state, result.message = state, message
@@ -344,6 +381,38 @@ class Executor:
             ctx.reporter = previous_reporter
         result.seconds = time.perf_counter() - began
         self._finish(ctx, result, state, message)
+
+
+def _base_dir(pipeline: Pipeline, base_dir: Path | None) -> Path | None:
+    """The folder relative paths start from: the pipeline file's (None while unsaved: the current folder)."""
+    if base_dir is not None:
+        return base_dir
+    return pipeline.path.parent if pipeline.path else None
+
+
+def _files_read(node_type: Any, params: Mapping[str, Any], base: Path | None) -> str | None:
+    """Cache-key material for the files a node reads, found exactly where the node will look.
+
+    Every ``Path`` parameter with ``mode="open"`` is stamped (size, mtime, content hash of small files), so a
+    node (or a plugin) needs no code of its own for it; ``fingerprint_extra`` adds anything more (the other
+    files of a bundle). A file that is not there stamps as missing: the node then fails and nothing is cached.
+    None when ``fingerprint_extra`` failed: the node then runs every time and is never cached.
+    """
+    resolve = lambda value: paths.resolve_input(value, base)  # noqa: E731
+    parts = []
+    for param in node_type.spec.params:
+        value = params.get(param.name)
+        if isinstance(param, PathParam) and param.mode == "open" and value:
+            try:
+                found = resolve(value)
+                parts.append(f"{param.name}={found}:{paths.file_stamp(found)}")
+            except (UserError, OSError) as exc:
+                parts.append(f"{param.name}=unreadable:{type(exc).__name__}")
+    try:
+        parts.append(node_type().fingerprint_extra(params, resolve))
+    except Exception:  # noqa: BLE001 - a fingerprint must never break a run
+        return None
+    return "\n".join(parts)
 
 
 def _one_line(text: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench import params as P
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
+from workbench.paths import file_stamp
 from workbench.ports import MODEL_SPEC
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu")
@@ -180,8 +181,7 @@ class PretrainedModel(NodeType):
         parts = []
         for file in files:
             if file.exists():
-                stat = file.stat()
-                parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+                parts.append(f"{file.name}:{file_stamp(file)}")  # size, mtime, hash of small files
         return ";".join(parts)
 
 
