@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from workbench.engine.callbacks import Checkpointer
 from workbench.engine.device import seed_everything
@@ -15,6 +12,7 @@ from workbench.engine.trained import TrainedModel
 from workbench.engine.trainer import TrainConfig, TrainData, fit
 from workbench.engine.transfer import layer_names, load_pretrained
 from workbench.errors import UserError
+from workbench.export.bundle import write_bundle
 
 SOURCE = ModelSpec("mlp", {"layers": [{"units": 32, "batch_norm": True, "dropout": 0.1}, {"units": 16}]})
 
@@ -32,9 +30,10 @@ def task_data(classes: int, seed: int):
     return TrainData(x[:450], y[:450], x[450:], y[450:], head, classes)
 
 
-@pytest.fixture()
-def source_model(tmp_path):
-    """A 4-class model trained here, exported as a bundle folder and as checkpoints."""
+@pytest.fixture(scope="module")
+def source_model(tmp_path_factory):
+    """A 4-class model trained here, exported as a real bundle (manifest, checksums) and as checkpoints."""
+    tmp_path = tmp_path_factory.mktemp("source")
     seed_everything(0)
     model, arch = build_model(SOURCE, (5,), 4, "multiclass")
     result = fit(
@@ -44,11 +43,14 @@ def source_model(tmp_path):
         [Checkpointer(tmp_path / "ckpt")],
         architecture=arch,
     )
-    trained = TrainedModel(module=result.model.cpu(), architecture=arch, task="classification")
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    save_file(trained.state_dict(), str(bundle / "weights.safetensors"))
-    (bundle / "architecture.json").write_text(json.dumps(arch))
+    trained = TrainedModel(
+        module=result.model.cpu(),
+        architecture=arch,
+        task="classification",
+        classes=["a", "b", "c", "d"],
+        feature_names=[f"x{i}" for i in range(5)],
+    )
+    bundle = write_bundle(trained, tmp_path / "bundle").path
     return trained, bundle, tmp_path / "ckpt" / "last.pt"
 
 

@@ -146,7 +146,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"checkpoint {path.name} cannot be read safely: {str(exc).splitlines()[0]}") from None
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        # torch's text advises turning the safety off (weights_only=False): never repeat that advice
+        if "weights_only" in text or "Weights only" in text:
+            text = "it is damaged or holds objects other than tensors and plain values; it is not loaded"
+        raise UserError(f"checkpoint {path.name} cannot be read safely ({text})") from None
     if not isinstance(data, dict) or "model" not in data:
         raise UserError(f"{path.name} is not a Model Workbench checkpoint (no model weights inside)")
     if isinstance(data.get("architecture"), str):

@@ -1,60 +1,68 @@
 """Transfer learning: start from this app's bundle or checkpoint, freeze layers, replace the head.
 
-Weights are read safely: ``weights.safetensors`` (+ ``architecture.json``) from an exported bundle, or a
-checkpoint through ``torch.load(weights_only=True)``. Nothing is ever unpickled.
+Weights are read safely and checked the same way everywhere: a bundle (folder, its .zip, or a file in it)
+through ``workbench.export.reader.open_bundle`` (manifest checksums, field checks, architecture limits), a
+checkpoint through ``torch.load(weights_only=True)`` with the same architecture limits. Nothing is unpickled,
+and the weights' names and shapes are compared with the architecture before the real module is built.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from workbench.engine.models import build_model_from_architecture
 from workbench.errors import UserError
 
 FREEZE_MODES = ("none", "all_but_head", "layers")
 
 
-def load_source(source: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """(architecture, state dict) from a bundle folder, its ``weights.safetensors``, or a checkpoint file."""
+def _bundle_folder(path: Path) -> Path | None:
+    """The bundle a source names: a folder, a .zip, or one of a bundle's files (e.g. weights.safetensors)."""
+    from workbench.export.bundle import FILES
+
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        return path
+    if path.name in (*FILES, "manifest.json"):
+        return path.parent
+    return None
+
+
+def load_pretrained(source: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the source's module and load its weights (strictly), after every check a bundle or checkpoint
+    gets anywhere else in the app."""
+    from workbench.export.reader import build_checked, check_architecture, load_module, open_bundle
+
     path = Path(source)
     if not path.exists():
         raise UserError(
             f"source: {path} does not exist; choose an exported bundle folder or a checkpoint (.pt)"
         )
-    if path.is_dir() or path.suffix == ".safetensors":
-        folder = path if path.is_dir() else path.parent
-        weights, arch_file = folder / "weights.safetensors", folder / "architecture.json"
-        if not weights.is_file() or not arch_file.is_file():
-            raise UserError(
-                f"source: {folder} is not a bundle (needs weights.safetensors and architecture.json)"
-            )
-        from safetensors.torch import load_file
-
-        try:
-            arch = json.loads(arch_file.read_text(encoding="utf-8"))
-            state = load_file(str(weights))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"source: {folder.name} cannot be read: {exc}") from None
-        arch = arch.get("architecture", arch) if isinstance(arch, dict) else arch
-        return arch, state
+    folder = _bundle_folder(path)
+    if folder is not None:
+        bundle = open_bundle(folder)
+        return load_module(bundle), dict(bundle.architecture)
     from workbench.engine.checkpoint import load_checkpoint
 
-    data = load_checkpoint(path)
+    try:
+        data = load_checkpoint(path)
+    except (ValueError, RecursionError):  # its architecture text is not JSON
+        raise UserError(
+            f"checkpoint {path.name}: architecture is not valid JSON; use another checkpoint"
+        ) from None
     if not data.get("architecture"):
         raise UserError(f"source: {path.name} has no architecture; export a bundle or use a newer checkpoint")
-    return data["architecture"], data["model"]
-
-
-def load_pretrained(source: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the source's module and load its weights (strictly)."""
-    arch, state = load_source(source)
+    where = f"checkpoint {path.name}: architecture"
+    arch = check_architecture(data["architecture"], where)
+    state = data["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(
+            f"checkpoint {path.name}: the model weights are not a set of tensors; use another file"
+        )
+    module = build_checked(arch, {str(k): tuple(v.shape) for k, v in state.items()}, where)
     try:
-        module = build_model_from_architecture(arch)
         module.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as exc:
         raise UserError(

@@ -27,9 +27,15 @@ import pandas as pd
 MISSING = "__missing__"
 OTHER = "__other__"
 UNSEEN = "__unseen__"
+BUNDLE_FORMAT = 1  # the newest bundle format this script reads (workbench.export.bundle.BUNDLE_FORMAT)
 CHECKED_FILES = ("model.onnx", "preprocessing.json")
+KINDS = ("numeric", "category", "datetime", "bool")
+HEADS = ("binary", "multiclass", "regression")
+DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")  # workbench.tabular.vocabulary
+_DATE_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}  # pandas' supported names
 _TRUE = {"true", "1", "1.0", "yes", "y", "t"}
 _FALSE = {"false", "0", "0.0", "no", "n", "f"}
+_JSON_LIMIT = 512 << 20  # bytes; preprocessing.json of a 100k-category vocabulary is a few MB
 
 
 class PredictError(Exception):
@@ -48,31 +54,308 @@ def sha256_file(path: Path) -> str:
 
 
 def read_json(folder: Path, name: str) -> dict:
+    """A bundle JSON file as a dict; a missing, huge, malformed or too deeply nested file is one line."""
     path = folder / name
     if not path.is_file():
         raise PredictError(f"bundle {folder}: {name} is missing; re-export the model")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > _JSON_LIMIT:
+            raise PredictError(
+                f"bundle {folder}: {name} is too large to be a bundle file; re-export the model"
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise PredictError(f"bundle {folder}: {name} is nested too deeply; re-export the model") from None
+    except json.JSONDecodeError as exc:
+        raise PredictError(
+            f"bundle {folder}: {name} is not valid JSON (line {exc.lineno}); re-export the model"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PredictError(f"bundle {folder}: {name} cannot be read ({exc}); re-export the model") from None
+    if not isinstance(data, dict):
+        raise PredictError(f"bundle {folder}: {name} does not hold a JSON object; re-export the model")
+    return data
 
 
 def verify_files(folder: Path, manifest: dict, names: tuple[str, ...] = CHECKED_FILES) -> None:
-    """Compare files with the checksums the manifest recorded at export (a changed file is refused)."""
-    recorded = manifest.get("files", {})
+    """Compare files with the sizes and checksums the manifest recorded at export (a changed file is refused).
+
+    ``manifest`` has passed ``check_manifest``."""
+    recorded = manifest["files"]
     for name in names:
         path = folder / name
-        if not path.is_file():
-            raise PredictError(f"bundle {folder}: {name} is missing; re-export the model")
-        expected = recorded.get(name, {}).get("sha256")
-        if not expected:
+        if path.is_symlink() or not path.is_file():
+            raise PredictError(
+                f"bundle {folder}: {name} is missing (or not a plain file); re-export the model"
+            )
+        entry = recorded.get(name)
+        if entry is None:
             raise PredictError(
                 f"bundle {folder}: the manifest has no checksum for {name}; re-export the model"
             )
-        if sha256_file(path) != expected:
+        size = entry.get("bytes")
+        if (size is not None and path.stat().st_size != size) or sha256_file(path) != entry["sha256"]:
             raise PredictError(
                 f"bundle {folder}: {name} was changed after export (checksum mismatch); "
                 "restore the file or re-export the model"
+            )
+
+
+# --------------------------------------------------------------------------- bundle content checks
+# A file whose checksum matches can still be wrong: a hand-edited bundle with a rewritten manifest, or a broken
+# tool. Every field is checked before anything reads it, so a problem is one line naming the file and the field,
+# never a TypeError deep inside pandas. The app runs these same checks (workbench/export/reader.py).
+
+
+def _number(value: object) -> bool:
+    """A JSON number float32 can hold (no NaN, no infinity, no 400-digit integer)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and -1e30 < value < 1e30
+
+
+def _names(value: object) -> bool:
+    return (
+        isinstance(value, list) and all(isinstance(v, str) for v in value) and len(set(value)) == len(value)
+    )
+
+
+_TYPES = {  # kind → (test, what the message says)
+    "str": (lambda v: isinstance(v, str), "text"),
+    "str?": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1"),
+    "size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "num": (_number, "a finite number"),
+    "scale": (lambda v: _number(v) and abs(v) > 1e-30, "a non-zero finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "dict": (lambda v: isinstance(v, dict), "an object"),
+    "dict?": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "names": (_names, "a list of distinct texts"),
+    "nums": (lambda v: isinstance(v, list) and all(_number(x) for x in v), "a list of finite numbers"),
+    "scales": (lambda v: isinstance(v, list) and all(_TYPES["scale"][0](x) for x in v), "non-zero numbers"),
+    "counts": (lambda v: isinstance(v, list) and all(_TYPES["count"][0](x) for x in v), "whole numbers >= 1"),
+    "sha256": (lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) is not None, "a sha256 hex"),
+    "labels": (
+        lambda v: (
+            isinstance(v, list)
+            and all(isinstance(x, str) or _number(x) for x in v)
+            and len({str(x) for x in v}) == len(v)
+        ),
+        "a list of distinct class labels",
+    ),
+}
+_REQUIRED = object()
+
+
+class _Fields:
+    """Reads the fields of one bundle file; a missing or wrong one raises PredictError naming file and field."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.where = f"bundle {folder}: {name}"
+
+    def fail(self, field: str, what: str) -> PredictError:
+        return PredictError(f"{self.where}: {field} {what}; re-export the model")
+
+    def get(self, data: dict, key: str, kind: str, path: str = "", default: object = _REQUIRED):  # noqa: ANN201
+        field = f"{path}.{key}" if path else key
+        if not isinstance(data, dict):
+            raise self.fail(path or "the top level", "must be an object")
+        if key not in data:
+            if default is _REQUIRED:
+                raise self.fail(field, "is missing")
+            return default
+        test, what = _TYPES[kind]
+        if not test(data[key]):
+            raise self.fail(field, f"must be {what}")
+        return data[key]
+
+    def choice(self, data: dict, key: str, choices: tuple, path: str = "") -> str:
+        value = self.get(data, key, "str", path)
+        if value not in choices:
+            raise self.fail(f"{path}.{key}" if path else key, f"must be one of {', '.join(choices)}")
+        return value
+
+
+def check_manifest(manifest: dict, folder: Path) -> dict:
+    """The manifest fields anything reads: kind, format, and a size and sha256 per listed file."""
+    if manifest.get("kind") != "model-workbench-bundle":
+        raise PredictError(f"bundle {folder}: manifest.json is not a Model Workbench bundle manifest")
+    f = _Fields(folder, "manifest.json")
+    if f.get(manifest, "format", "int") > BUNDLE_FORMAT:
+        raise PredictError(
+            f"bundle {folder}: written by a newer Model Workbench (format {manifest['format']})"
+        )
+    for name, entry in f.get(manifest, "files", "dict").items():
+        f.get(entry, "sha256", "sha256", f"files[{name!r}]")
+        f.get(entry, "bytes", "size", f"files[{name!r}]", None)
+    for key in ("metrics", "training_metrics"):
+        f.get(manifest, key, "dict", default={})
+    f.get(manifest, "task", "str?", default=None)
+    return manifest
+
+
+_STEP_FIELDS = {  # op → (field, kind[, default]) besides op, features_in and features_out
+    "impute": (("columns", "names"), ("fill", "dict"), ("indicators", "names", [])),
+    "onehot": (("encodings", "list"),),
+    "ordinal": (("encodings", "list"),),
+    "scale": (("columns", "names"), ("center", "nums"), ("scale", "scales")),
+    "datetime": (("columns", "names"), ("parts", "names")),
+    "drop": (("columns", "names"),),
+    "window": (
+        ("columns", "names"),
+        ("lookback", "count"),
+        ("target_input", "bool", False),
+        ("target", "str?", None),
+        ("target_center", "num", 0.0),
+        ("target_scale", "scale", 1.0),
+    ),  # fmt: skip
+}
+_TEXT_KINDS = ("category", "datetime")  # kinds that are not numbers until a step encodes them
+
+
+def check_preprocessing(prep: dict, folder: Path) -> dict:
+    """Every field of preprocessing.json, and that the steps fit together: each step reads only columns the
+    input or an earlier step provides, numbers stay numbers, and the result is the model's input shape."""
+    f = _Fields(folder, "preprocessing.json")
+    if f.get(prep, "format", "int") > BUNDLE_FORMAT:
+        raise PredictError(f"bundle {folder}: written by a newer Model Workbench (format {prep['format']})")
+    columns = f.get(prep, "input_columns", "names")
+    schema = f.get(prep, "input_schema", "dict", default={})
+    for column in columns:
+        if schema.get(column) is not None and schema[column] not in KINDS:
+            raise f.fail(f"input_schema[{column!r}]", f"must be one of {', '.join(KINDS)}")
+    features = f.get(prep, "feature_names", "names")
+    shape = f.get(prep, "input_shape", "counts")
+    labels = f.get(prep, "labels", "dict")
+    f.choice(labels, "task", ("classification", "regression"), "labels")
+    head = f.choice(labels, "head", HEADS, "labels")
+    classes = f.get(labels, "classes", "labels", "labels", [])
+    f.get(labels, "target", "str?", "labels", None)
+    if head != "regression" and (len(classes) != 2 if head == "binary" else len(classes) < 2):
+        raise f.fail(
+            "labels.classes", f"must list the {'2 ' if head == 'binary' else ''}classes of a {head} model"
+        )
+    steps = f.get(prep, "steps", "list")
+    avail = {c: schema.get(c) for c in columns}  # column → kind, as the steps run
+    for i, step in enumerate(steps):
+        at = f"steps[{i}]"
+        if not isinstance(step, dict):
+            raise f.fail(at, "must be an object")
+        op = f.get(step, "op", "str", at)
+        if op not in _STEP_FIELDS:
+            raise PredictError(f"unknown preprocessing step {op!r}; this bundle needs a newer predict.py")
+        f.get(step, "features_in", "names", at)
+        f.get(step, "features_out", "names", at)
+        fields = {k: f.get(step, k, kind, at, *default) for k, kind, *default in _STEP_FIELDS[op]}
+        reads = fields.get("columns")
+        if op in ("onehot", "ordinal"):
+            reads = [
+                f.get(e, "column", "str", f"{at}.encodings[{j}]") for j, e in enumerate(fields["encodings"])
+            ]
+            for j, enc in enumerate(fields["encodings"]):
+                f.get(enc, "categories", "names", f"{at}.encodings[{j}]")
+                f.get(enc, "other_values", "names", f"{at}.encodings[{j}]", [])
+        unknown = [c for c in reads if c not in avail]
+        if len(set(reads)) != len(reads) or (unknown and op != "drop"):
+            what = (
+                f"reads {unknown[0]!r}, which no earlier step provides" if unknown else "names a column twice"
+            )
+            raise f.fail(at, what)
+        _step_flow(f, at, op, fields, reads, avail, i == len(steps) - 1)
+    window = f.get(prep, "window", "dict?", default=None)
+    last = steps[-1] if steps else None
+    if window is not None or (last and last["op"] == "window"):
+        used = ("columns", "lookback", "target_input", "target", "target_center", "target_scale")
+        if window is None or last["op"] != "window" or any(window.get(k) != last.get(k) for k in used):
+            raise f.fail("window", "does not match the last step")
+        expected = [last["lookback"], len(last["columns"]) + bool(last["target_input"])]
+    else:
+        expected = [len(features)]
+        for name in features:
+            if name not in avail or avail[name] in _TEXT_KINDS:
+                what = "do not produce" if name not in avail else "do not turn into numbers"
+                raise f.fail("feature_names", f"lists {name!r}, which the steps {what}")
+    if features != (last["features_out"] if last else columns):
+        raise f.fail("feature_names", "do not match the features the steps produce")
+    if shape != expected:
+        raise f.fail("input_shape", f"must be {expected} for these features")
+    needed = list(steps[0]["features_in"]) if steps else list(features)
+    if window and window["target_input"] and window["target"] not in needed:
+        needed.append(window["target"])
+    if columns != needed:
+        raise f.fail("input_columns", "do not match the columns the first step reads")
+    return prep
+
+
+def _step_flow(f: _Fields, at: str, op: str, fields: dict, reads: list, avail: dict, last: bool) -> None:
+    """Check one step's values against the kinds of the columns it reads; update ``avail`` with its output."""
+    if op == "impute":
+        for column in reads:
+            value, numeric = fields["fill"].get(column), avail[column] == "numeric"
+            if not (_number(value) or (isinstance(value, str | bool) and not numeric)):
+                raise f.fail(f"{at}.fill[{column!r}]", "must be a number" + ("" if numeric else " or text"))
+        for column in fields["indicators"]:
+            if column not in avail:
+                raise f.fail(f"{at}.indicators", f"names {column!r}, which no earlier step provides")
+            _add(f, at, avail, [f"{column}__missing"])
+    elif op == "scale":
+        if not len(fields["center"]) == len(fields["scale"]) == len(reads):
+            raise f.fail(at, "needs one center and one scale per column")
+        for column in reads:
+            if avail[column] in _TEXT_KINDS:
+                raise f.fail(f"{at}.columns", f"scales {column!r}, which is not a number at that point")
+            avail[column] = "numeric"
+    elif op in ("onehot", "ordinal"):
+        for column, enc in zip(reads, fields["encodings"], strict=True):
+            if op == "ordinal":
+                avail[column] = "numeric"
+                continue
+            del avail[column]
+            names = [*enc["categories"], *([OTHER] if enc.get("other_values") else []), UNSEEN]
+            _add(f, at, avail, [f"{column}={name}" for name in names])
+    elif op == "datetime":
+        bad = [p for p in fields["parts"] if p not in DATE_PARTS]
+        if bad:
+            raise f.fail(f"{at}.parts", f"must be among {', '.join(DATE_PARTS)}, not {bad[0]!r}")
+        for column in reads:
+            del avail[column]
+            _add(f, at, avail, [f"{column}.{part}" for part in fields["parts"]])
+    elif op == "drop":
+        for column in reads:
+            avail.pop(column, None)
+    elif op == "window":
+        if not last:
+            raise f.fail(at, "must be the last step")
+        if fields["target_input"] and fields["target"] not in avail:
+            raise f.fail(f"{at}.target", "must name an input column")
+        for column in reads:
+            if avail[column] in _TEXT_KINDS:
+                raise f.fail(f"{at}.columns", f"reads {column!r}, which is not a number at that point")
+
+
+def _add(f: _Fields, at: str, avail: dict, names: list) -> None:
+    """New numeric columns a step makes; one that already exists would be a second column of that name."""
+    for name in names:
+        if name in avail:
+            raise f.fail(at, f"makes a column {name!r} that already exists")
+        avail[name] = "numeric"
+
+
+def check_model_io(sess, prep: dict, folder: Path) -> None:  # noqa: ANN001 - an onnxruntime session
+    """model.onnx takes the input shape preprocessing.json describes and gives one output per class (or value)."""
+    inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    labels = prep["labels"]
+    want_out = {"binary": 1, "multiclass": len(labels["classes"])}.get(labels["head"])
+    got_in = list(inputs[0].shape[1:]) if inputs else None
+    got_out = list(outputs[0].shape[1:]) if outputs else None
+    if got_in is None or got_out is None or len(got_in) != len(prep["input_shape"]) or len(got_out) != 1:
+        raise PredictError(
+            f"bundle {folder}: model.onnx does not have one input and one output of the expected rank"
+        )
+    for got, want, what in ((got_in, prep["input_shape"], "input"), (got_out, [want_out], "output")):
+        if any(isinstance(g, int) and w is not None and g != w for g, w in zip(got, want, strict=True)):
+            raise PredictError(
+                f"bundle {folder}: model.onnx {what} has shape {got}; preprocessing.json expects {want}"
             )
 
 
@@ -158,7 +441,12 @@ def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
         series, bad, what = _convert(pd.Series(values, copy=False), kind)
         if bad is not None and bad.any():
             sample = ", ".join(repr(str(v)) for v in pd.Series(values, copy=False)[bad].unique()[:3])
-            problems.append(f"column {column!r} expects {what} but row(s) {_rows(bad)} hold {sample}")
+            if kind == "datetime":  # as in training: an unreadable date is a missing value, not a bad file
+                notes.append(
+                    f"column {column!r}: row(s) {_rows(bad)} hold {sample}, not dates; treated as missing"
+                )
+            else:
+                problems.append(f"column {column!r} expects {what} but row(s) {_rows(bad)} hold {sample}")
         out[column] = series.to_numpy() if not isinstance(series.dtype, pd.BooleanDtype) else series.array
     if problems:
         raise PredictError("wrong value type: " + "; ".join(problems))
@@ -186,11 +474,25 @@ def _convert(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray | None
         bad = series.notna().to_numpy() & numbers.isna().to_numpy() & (text != "").fillna(False).to_numpy()
         return numbers.astype("float64"), bad, "numbers"
     if kind == "datetime":
-        dates = pd.to_datetime(series, errors="coerce", format="mixed")
-        return dates, series.notna().to_numpy() & dates.isna().to_numpy(), "dates"
+        dates = to_dates(series)
+        text = series.astype("string").str.strip()
+        given = (series.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+        return dates, given & dates.isna().to_numpy(), "dates"
     text = series.astype("string").str.strip().str.lower()
     values = pd.array([True if t in _TRUE else False if t in _FALSE else pd.NA for t in text.fillna("")])
     return pd.Series(values, dtype="boolean"), series.notna().to_numpy() & pd.isna(values), "true/false"
+
+
+def to_dates(values: pd.Series) -> pd.Series:
+    """Text or numbers → naive dates; unreadable values become NaT. Mixed UTC offsets are converted to UTC, as
+    the app's reader converts zoned dates."""
+    try:
+        dates = pd.to_datetime(values, errors="coerce", format="mixed")
+    except (ValueError, TypeError, OverflowError):  # "Mixed timezones detected"
+        dates = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert(None)
+    return dates
 
 
 def check_input(frame: pd.DataFrame, prep: dict) -> tuple[pd.DataFrame, list[str]]:
@@ -208,8 +510,13 @@ def check_input(frame: pd.DataFrame, prep: dict) -> tuple[pd.DataFrame, list[str
 
 def as_text(series: pd.Series) -> np.ndarray:
     missing = series.isna().to_numpy()
+    kind = getattr(series.dtype, "categories", None)
+    kind = kind.dtype if kind is not None else series.dtype
     if pd.api.types.is_bool_dtype(series):
         text = np.where(series.to_numpy(dtype=bool, na_value=False), "True", "False").astype(object)
+    elif getattr(kind, "kind", "") == "f":  # each float in its own precision: float32 0.1 is '0.1'
+        values = np.asarray(series.astype(kind).to_numpy(dtype=kind, na_value=np.nan))
+        text = np.array([str(v) for v in values], dtype=object)
     else:
         text = series.astype(str).to_numpy(dtype=object)
     if missing.any():
@@ -291,11 +598,12 @@ def apply_step(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
         for column in step["columns"]:
             values = frame[column]
             if not pd.api.types.is_datetime64_any_dtype(values):
-                values = pd.to_datetime(values, errors="coerce", format="mixed")
+                values = to_dates(values)
             if getattr(values.dt, "tz", None) is not None:
                 values = values.dt.tz_convert(None)
             for part in step["parts"]:
-                new[f"{column}.{part}"] = getattr(values.dt, part).to_numpy(dtype=np.float32, na_value=np.nan)
+                attribute = getattr(values.dt, _DATE_ATTRIBUTES.get(part, part))
+                new[f"{column}.{part}"] = attribute.to_numpy(dtype=np.float32, na_value=np.nan)
         rest = frame.drop(columns=step["columns"])
         return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
     if op == "drop":
@@ -412,7 +720,7 @@ def prediction_frame(values, proba, prep: dict, with_proba: bool) -> pd.DataFram
 # --------------------------------------------------------------------------- running
 
 
-def session(folder: Path, threads: int = 0):  # noqa: ANN201 - onnxruntime is imported lazily
+def session(folder: Path, threads: int = 0, prep: dict | None = None):  # noqa: ANN201 - imported lazily
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -420,11 +728,15 @@ def session(folder: Path, threads: int = 0):  # noqa: ANN201 - onnxruntime is im
     if threads:
         options.intra_op_num_threads = threads
     try:
-        return ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PredictError(
-            f"bundle {folder}: model.onnx cannot be loaded ({exc}); re-export the model"
+            f"bundle {folder}: model.onnx cannot be loaded ({first}); re-export the model"
         ) from None
+    if prep is not None:
+        check_model_io(sess, prep, folder)
+    return sess
 
 
 def run_session(sess, x: np.ndarray, batch: int = 65536) -> np.ndarray:  # noqa: ANN001
@@ -436,9 +748,10 @@ def run_session(sess, x: np.ndarray, batch: int = 65536) -> np.ndarray:  # noqa:
 def predict_frame(
     folder: Path, frame: pd.DataFrame, with_proba: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
-    manifest = read_json(folder, "manifest.json")
+    manifest = check_manifest(read_json(folder, "manifest.json"), folder)
     verify_files(folder, manifest)
-    prep = read_json(folder, "preprocessing.json")
+    prep = check_preprocessing(read_json(folder, "preprocessing.json"), folder)
+    sess = session(folder, prep=prep)
     checked, notes = check_input(frame, prep)
     stats: dict = {}
     x = transform(prep, checked, stats)
@@ -446,7 +759,7 @@ def predict_frame(
     if stats.get("unseen"):
         parts = ", ".join(f"{c}: {n}" for c, n in stats["unseen"].items())
         notes.append(f"values not seen in training (treated as unseen): {parts}")
-    values, proba = postprocess(run_session(session(folder), x), prep)
+    values, proba = postprocess(run_session(sess, x), prep)
     return prediction_frame(values, proba, prep, with_proba), notes
 
 
@@ -456,7 +769,13 @@ def read_input(path: Path) -> pd.DataFrame:
         raise PredictError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise PredictError(f"{path.name}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises its own types for damaged files
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise PredictError(f"{path.name}: not a readable Parquet file ({first})") from None
     if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
         raise PredictError(f"{path.name}: spreadsheets are not read here; save the sheet as CSV")
     with open(path, "rb") as handle:
@@ -504,6 +823,37 @@ def _separator(text: str) -> str:
     return best
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _formula(text: str) -> bool:
+    return text[:1] in ("=", "+", "-", "@", "\t", "\r") and _NUMBER.fullmatch(text) is None
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with text cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR, as
+    a class label ``=HYPERLINK(...)`` may) prefixed with ``'``; plain numbers such as -1.5 stay as they are. For
+    CSV only: Parquet keeps the raw values."""
+    out = table
+    for position in range(table.shape[1]):
+        column = table.iloc[:, position]
+        if column.dtype.kind in "biufcmM" or not len(column):
+            continue
+        text = column.astype("string")
+        risky = text.str[:1].isin(list("=+-@\t\r")).to_numpy(dtype=bool, na_value=False).copy()
+        if risky.any():
+            risky[risky] = [_formula(t) for t in text[risky]]
+        if risky.any():
+            values = column.astype(object).to_numpy(copy=True)
+            values[risky] = ["'" + str(v) for v in values[risky]]
+            out = out.copy() if out is table else out
+            out.isetitem(position, values)
+    names = [("'" + c) if isinstance(c, str) and _formula(c) else c for c in out.columns]
+    if names != list(out.columns):
+        out = out.set_axis(names, axis=1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict with this exported Model Workbench bundle.")
     parser.add_argument("input", help="CSV/TSV (or .parquet) file with the model's input columns")
@@ -521,11 +871,11 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.output:
-        table.to_csv(sys.stdout, index=False)
+        csv_safe(table).to_csv(sys.stdout, index=False)
     elif args.output.lower().endswith(".parquet"):
         table.to_parquet(args.output, index=False)
     else:
-        table.to_csv(args.output, index=False)
+        csv_safe(table).to_csv(args.output, index=False)
     if args.output:
         print(f"{len(table)} prediction(s) written to {args.output}", file=sys.stderr)
     return 0

@@ -60,7 +60,12 @@ class Predictor:
 
         bundle = path if isinstance(path, LoadedBundle) else open_bundle(path)
         onnx_path = bundle.path / "model.onnx"
+        label = bundle.source or bundle.path
         main = _runner(onnx_path, threads)
+        try:  # once per bundle: model.onnx takes and gives the shapes preprocessing.json describes
+            tpl.check_model_io(main.session, bundle.preprocessing, label)  # type: ignore[attr-defined]
+        except tpl.PredictError as exc:
+            raise UserError(str(exc)) from None
         window = bundle.preprocessing.get("window") or {}
         per_row = max(1, onnx_path.stat().st_size // 4) * max(1, int(window.get("lookback", 1)))
         single: list = [main] if threads == 1 else []
@@ -69,10 +74,10 @@ class Predictor:
             if len(x) * per_row > cls.SMALL_WORK:
                 return main(x)
             if not single:
-                single.append(_runner(onnx_path, 1))
+                single.append(_runner(onnx_path, 1))  # the same file, checked above
             return single[0](x)
 
-        predictor = cls(bundle.preprocessing, run, str(bundle.path))
+        predictor = cls(bundle.preprocessing, run, str(bundle.source or bundle.path))
         predictor._keep = bundle
         return predictor
 
@@ -181,15 +186,19 @@ class Predictor:
         return PredictionResult(table, notes, unseen)
 
 
-def _runner(onnx_path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def _runner(onnx_path: Path, threads: int, label: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     """``x → first output`` through onnxruntime's binding under ``session.run``, which skips the per-call input
-    checks (~6 µs a call)."""
+    checks (~6 µs a call); the function's ``session`` attribute is the session."""
     from workbench.export.parity import ort_session
 
+    label = label or onnx_path.parent
     try:
         session = ort_session(onnx_path, threads)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
-        raise UserError(f"bundle {onnx_path.parent}: model.onnx cannot be loaded ({exc})") from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"bundle {label}: model.onnx cannot be loaded ({first}); re-export the model"
+        ) from None
     name, outputs = session.get_inputs()[0].name, [session.get_outputs()[0].name]
     inner = getattr(session, "_sess", None)
     call = inner.run if callable(getattr(inner, "run", None)) else None
@@ -199,18 +208,20 @@ def _runner(onnx_path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]
             return call(outputs, {name: x}, None)[0]
         return session.run(outputs, {name: x})[0]
 
+    run.session = session  # type: ignore[attr-defined]
     return run
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write predictions as CSV or Parquet, chosen by the file's suffix."""
+    """Write predictions as CSV or Parquet, chosen by the file's suffix. CSV cells that a spreadsheet would run
+    as formulas are escaped (``tpl.csv_safe``); Parquet keeps the raw values."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         table.to_parquet(path, index=False)
     elif suffix in (".csv", ".txt", ""):
-        table.to_csv(path, index=False)
+        tpl.csv_safe(table).to_csv(path, index=False)
     else:
         raise UserError(f"output: {path.name} must end in .csv or .parquet")
     return path

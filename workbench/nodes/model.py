@@ -10,19 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from workbench import params as P
+from workbench.export import reader as limits  # the same limits bundles and checkpoints are checked against
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.paths import file_stamp
 from workbench.ports import MODEL_SPEC
 
-ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu")
+ACTIVATIONS = limits.ACTIVATIONS
 DEFAULT_LAYERS = ({"units": 128, "activation": "relu", "dropout": 0.0, "batch_norm": False},)
 _MODEL_OUT = (PortSpec("model", MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),)
 
 LAYER_FIELDS = (
-    P.Int("units", 128, minimum=1, maximum=65536, help="Neurons in this layer."),
+    P.Int("units", 128, minimum=1, maximum=limits.MAX_UNITS, help="Neurons in this layer."),
     P.Choice("activation", "relu", choices=ACTIVATIONS, help="Non-linearity after the layer."),
     P.Float(
-        "dropout", 0.0, minimum=0.0, maximum=0.95, help="Share of units dropped while training (0 = off)."
+        "dropout",
+        0.0,
+        minimum=0.0,
+        maximum=limits.MAX_DROPOUT,
+        help="Share of units dropped while training (0 = off).",
     ),
     P.Bool("batch_norm", False, help="Normalise the layer's outputs per batch (helps deep stacks)."),
 )
@@ -51,7 +56,7 @@ class MLPModel(NodeType):
                 default=DEFAULT_LAYERS,
                 fields=LAYER_FIELDS,
                 min_items=0,
-                max_items=32,
+                max_items=limits.MAX_LAYERS,
                 help="Hidden layers from input to output; the output layer is added automatically.",
             ),
         ),
@@ -86,12 +91,30 @@ class SequenceModel(NodeType):
             P.Choice(
                 "cell",
                 "gru",
-                choices=("gru", "lstm", "cnn1d"),
+                choices=limits.SEQUENCE_CELLS,
                 labels={"gru": "GRU", "lstm": "LSTM", "cnn1d": "1-D convolution"},
             ),
-            P.Int("hidden", 64, minimum=1, maximum=4096, help="Hidden units (channels for the 1-D CNN)."),
-            P.Int("num_layers", 1, minimum=1, maximum=8, help="Stacked recurrent / convolution layers."),
-            P.Float("dropout", 0.0, minimum=0.0, maximum=0.9, help="Dropout between stacked layers."),
+            P.Int(
+                "hidden",
+                64,
+                minimum=1,
+                maximum=limits.MAX_HIDDEN,
+                help="Hidden units (channels for the 1-D CNN).",
+            ),
+            P.Int(
+                "num_layers",
+                1,
+                minimum=1,
+                maximum=limits.MAX_RNN_LAYERS,
+                help="Stacked recurrent / convolution layers.",
+            ),
+            P.Float(
+                "dropout",
+                0.0,
+                minimum=0.0,
+                maximum=limits.MAX_RNN_DROPOUT,
+                help="Dropout between stacked layers.",
+            ),
             P.Bool(
                 "bidirectional",
                 False,
@@ -102,7 +125,7 @@ class SequenceModel(NodeType):
                 "kernel_size",
                 3,
                 minimum=1,
-                maximum=63,
+                maximum=limits.MAX_KERNEL,
                 visible_if={"cell": "cnn1d"},
                 help="Time steps per filter.",
             ),
@@ -121,9 +144,10 @@ class PretrainedModel(NodeType):
         title="Pretrained model (transfer learning)",
         category="model",
         help=(
-            "Start from a model exported by this app (bundle folder) or a training checkpoint (.pt). Weights "
-            "are loaded safely (safetensors / weights-only). Freeze layers and fine-tune on new data; the head "
-            "is replaced when the number of outputs differs."
+            "Start from a model exported by this app (bundle folder or its .zip) or a training checkpoint "
+            "(.pt). Weights are loaded safely (safetensors / weights-only) and only after the bundle's "
+            "checksums and architecture are checked, as for prediction. Freeze layers and fine-tune on new "
+            "data; the head is replaced when the number of outputs differs."
         ),
         outputs=_MODEL_OUT,
         params=(
@@ -131,8 +155,8 @@ class PretrainedModel(NodeType):
                 "source",
                 "",
                 mode="open",
-                filters=("Bundle or checkpoint (*.pt *.safetensors *.json)",),
-                help="An exported bundle folder (or its weights.safetensors) or a checkpoint .pt file.",
+                filters=("Bundle or checkpoint (*.pt *.zip *.safetensors *.json)",),
+                help="An exported bundle folder (its .zip, or a file in it) or a checkpoint .pt file.",
             ),
             P.Choice(
                 "freeze",
@@ -177,11 +201,17 @@ class PretrainedModel(NodeType):
             path = Path(resolve_path(params.get("source", "")))
         except Exception:  # noqa: BLE001 - a missing file is reported by run()
             return ""
-        files = [path / "weights.safetensors", path / "architecture.json"] if path.is_dir() else [path]
         parts = []
-        for file in files:
-            if file.exists():
-                parts.append(f"{file.name}:{file_stamp(file)}")  # size, mtime, hash of small files
+        try:  # a bundle is all of its files (the manifest, weights, architecture … are all checked)
+            if path.is_file() and path.suffix != ".zip" and (path.parent / limits.MANIFEST).is_file():
+                path = path.parent  # a file inside a bundle stands for the bundle
+            names = (f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
+            files = sorted(names, key=lambda f: (f.name != "weights.safetensors", f.name))  # weights first
+            for file in files[:64]:
+                if file.exists():
+                    parts.append(f"{file.name}:{file_stamp(file)}")  # size, mtime, hash of small files
+        except OSError:
+            return ";".join(parts)
         return ";".join(parts)
 
 
