@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import stat
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # zipfile and tempfile load lazily: the model nodes import this module's limits
+    import zipfile
 
 from workbench.errors import UserError
 
@@ -139,6 +140,9 @@ def _copy_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, l
 
 def _extract_zip(path: Path) -> tuple[Path, Any]:
     """Only the bundle's files, sizes capped by the manifest (when it records them) and by hard limits."""
+    import tempfile
+    import zipfile
+
     tpl = _template()
     try:
         archive = zipfile.ZipFile(path)
