@@ -386,3 +386,21 @@ def test_csv_output_escapes_formulas_but_not_numbers(
     ]
     assert written["number"].tolist()[:2] == ["-4.0", "-3.0"] and list(written.columns)[2] == "'=name"
     assert table["prediction"].tolist()[:8] == raw[:8]  # the caller's table is not changed
+
+
+def test_the_copies_predict_py_and_the_reader_carry_agree_with_the_app() -> None:
+    """predict.py cannot import workbench, and the node catalog cannot import torch: their copies of shared
+    names and limits must stay equal to the originals."""
+    from workbench.engine import models
+    from workbench.export import bundle
+    from workbench.nodes.transform import PrepWindow
+    from workbench.tabular.vocabulary import DATE_PARTS
+
+    assert tpl.BUNDLE_FORMAT == bundle.BUNDLE_FORMAT and tpl.DATE_PARTS == DATE_PARTS
+    assert (reader.ACTIVATIONS, reader.SEQUENCE_CELLS, reader.HEADS) == (
+        models.ACTIVATIONS,
+        models.SEQUENCE_CELLS,
+        models.HEADS,
+    )
+    lookback = next(p for p in PrepWindow.spec.params if p.name == "lookback")
+    assert lookback.maximum == reader.MAX_LOOKBACK
