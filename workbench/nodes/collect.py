@@ -64,10 +64,10 @@ class DataFile(NodeType):
             ),
             Int(
                 "max_columns",
-                10_000,
+                16_384,
                 minimum=1,
                 help="Refuse a file with more columns than this (checked from the header, before reading the "
-                "rows); raise it for a table that really is that wide.",
+                "rows); the default is Excel's widest sheet. Raise it for a table that really is wider.",
             ),
         ),
         summary=("path",),

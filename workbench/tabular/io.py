@@ -51,9 +51,10 @@ _SLASH_DATE = re.compile(r"^\d{1,4}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})
 _DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%y", "%m/%d/%y")
 # A table wider than this is refused from its header, before the body is parsed: pandas spends minutes
 # building a frame of a million columns (a 12 MB file took > 400 s) and nothing downstream (profile, one-hot,
-# a model's input layer) is useful at that width. 2,000 rows x 10,000 columns still goes file -> split ->
-# auto prep in seconds. data.file's max_columns raises it for a table that really is that wide.
-DEFAULT_MAX_COLUMNS = 10_000
+# a model's input layer) is useful at that width. 16,384 is the widest sheet Excel can hold, so any table a
+# spreadsheet made fits, and so does a 10,000-feature table with its target (2,000 rows go file -> split ->
+# auto prep in seconds). data.file's max_columns raises it for a table that really is wider.
+DEFAULT_MAX_COLUMNS = 16_384
 # JSON becomes Python objects before it becomes a table: about 13x the file's size in memory (300,000
 # records, 42 MB -> 540 MB), so 256 MB of JSON already needs ~3.5 GB. Larger files are refused up front.
 MAX_JSON_BYTES = 256 * 1024 * 1024
@@ -188,8 +189,8 @@ def _read_json(path: Path, lines: bool, encoding: str, check: Check) -> pd.DataF
     if size > MAX_JSON_BYTES:
         raise UserError(
             f"{path.name}: {size / 2**20:,.0f} MB of JSON is more than the {MAX_JSON_BYTES // 2**20} MB this "
-            "app reads at once (JSON needs ~13x its size in memory); convert it to Parquet or CSV first, e.g. "
-            "in Python: pandas.read_json(path, lines=True, chunksize=100_000), writing each chunk to one CSV"
+            "app reads at once (JSON needs ~13x its size in memory); convert it to Parquet or CSV first (JSON "
+            "Lines: pandas.read_json(path, lines=True, chunksize=100_000), appending each chunk to one CSV)"
         )
     with path.open("rb") as handle:
         head = handle.read(8192)
