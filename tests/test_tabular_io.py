@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -211,13 +210,12 @@ def test_non_utf8_beyond_the_sample_is_detected(tmp_path):
     assert frame["name"].iloc[-1] == "Müller"
 
 
-def test_large_csv_reads_quickly(tmp_path):
+def test_large_csv_reads_every_row(tmp_path):
+    """Its speed is a benchmark (benchmarks/bench_ui.py --only csv), not a timed test."""
     path = tmp_path / "big.csv"
     rng = np.random.default_rng(0)
     pd.DataFrame(rng.normal(size=(200_000, 5)), columns=list("abcde")).to_csv(path, index=False)
-    start = time.perf_counter()
     frame = read_table(path)
-    assert time.perf_counter() - start < 5
     assert frame.shape == (200_000, 5)
     assert math.isclose(frame["a"].mean(), pd.read_csv(path)["a"].mean())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -42,14 +41,16 @@ def test_profile_constant_and_empty_columns():
 
 
 @pytest.mark.slow
-def test_profile_one_million_by_twenty_is_fast():
+def test_profile_one_million_by_twenty_counts_every_row():
+    """Its speed is a benchmark (benchmarks/bench_ui.py --only profile), not a timed test."""
     rng = np.random.default_rng(0)
     data = {f"n{i}": rng.normal(size=1_000_000) for i in range(17)}
     for name in ("a", "b", "c"):
         data[name] = rng.choice([f"{name}{i}" for i in range(10)], 1_000_000)
     frame = pd.DataFrame(data).astype({"a": "str", "b": "str", "c": "str"})
-    start = time.process_time()  # CPU time: a busy shared machine stretches wall time, not this
     result = profile(frame)
-    elapsed = time.process_time() - start
-    assert result["rows"] == 1_000_000
-    assert elapsed < 2.0  # measured 0.56-0.62 s wall on an idle 2-core box; the goal is 1 s
+    assert result["rows"] == 1_000_000 and result["columns"] == 20 and result["missing_cells"] == 0
+    stats = {c["name"]: c for c in result["column_stats"]}
+    assert sum(stats["n0"]["histogram"]["counts"]) == 1_000_000
+    assert abs(stats["n0"]["mean"] - frame["n0"].mean()) < 1e-9
+    assert stats["a"]["unique"] == 10 and sum(count for _, count in stats["a"]["top"]) == 1_000_000

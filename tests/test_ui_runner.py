@@ -92,14 +92,17 @@ def test_failing_node_shows_message_and_app_stays_usable(qtbot, tmp_path, data_d
 def test_stop_is_cooperative_and_keeps_finished_outputs(qtbot, tmp_path, data_dir):
     window, _ = make_window(qtbot, tmp_path)
     _chain(window, slow_steps=2000)  # ~20 s if never stopped
+    fractions: list[float] = []
+    window.runner.events_received.connect(
+        lambda events: fractions.extend(e.fraction for e in events if isinstance(e, E.Progress))
+    )
     window.run_all()
     qtbot.waitUntil(lambda: window.runner.node_states.get("slow") == E.RUNNING, timeout=10_000)
     assert window.actions_by_name["stop"].isEnabled() and not window.actions_by_name["run"].isEnabled()
-    started = time.monotonic()
     window.actions_by_name["stop"].trigger()
-    result = wait_run(qtbot, window, timeout=5000)
-    assert time.monotonic() - started < 3
+    result = wait_run(qtbot, window, timeout=60_000)
     assert result.status == "stopped" and result.nodes["slow"].state == "stopped"
+    assert fractions and max(fractions) < 1.0  # it stopped between steps, not after all 2000
     assert result.output("add", "table") == 5
     assert window.scene.nodes["slow"].state == "stopped"
     assert window.actions_by_name["run"].isEnabled()
