@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true", help="the node reference as Markdown")
 
     from workbench.cli_model import add_commands
+    from workbench.cli_new import add_commands as add_new
 
     add_commands(sub)
+    add_new(sub)
     return parser
 
 

@@ -25,6 +25,16 @@ def add_commands(subparsers: Any) -> None:
     predict.add_argument("input", help="table with the model's input columns")
     predict.add_argument("-o", "--output", required=True, help="predictions file (.csv or .parquet)")
     predict.add_argument("--proba", action="store_true", help="add class probability columns")
+    predict.add_argument(
+        "--keep-columns",
+        nargs="?",
+        const="",
+        metavar="COLS",
+        help="copy input columns into the output (all of them, or the comma-separated COLS)",
+    )
+    predict.add_argument(
+        "--row-id", action="store_true", help="add row_id: the 0-based input row of each prediction"
+    )
     predict.set_defaults(handler=cmd_predict)
 
     export = subparsers.add_parser("export", help="run a pipeline up to a training node and export its model")
@@ -40,6 +50,7 @@ def add_commands(subparsers: Any) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``workbench predict BUNDLE INPUT -o OUTPUT [--proba]``."""
+    from workbench.export.predict_template import parse_keep
     from workbench.export.predictor import Predictor, write_table
     from workbench.paths import check_output_file, describe_os_error
     from workbench.tabular.io import read_table
@@ -47,7 +58,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_output_file(args.output, "-o")  # before loading the model and reading the table
     predictor = Predictor.from_bundle(args.bundle)
     frame = read_table(args.input)
-    result = predictor.predict(frame, proba=args.proba)
+    result = predictor.predict(
+        frame, proba=args.proba, keep=parse_keep(args.keep_columns), row_id=args.row_id
+    )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     try:

@@ -5,7 +5,7 @@ preprocessing.json (imputation, category vocabularies with the unseen bucket, sc
 and runs model.onnx. This file is copied into every bundle as predict.py; the app reuses its input checks
 and output formatting, so both give the same table.
 
-    python predict.py INPUT.csv -o predictions.csv [--proba]
+    python predict.py INPUT.csv -o predictions.csv [--proba] [--keep-columns [COLS]] [--row-id]
 
 Exit codes: 0 success, 1 bad input or a damaged bundle (one line on stderr), 2 usage error.
 """
@@ -717,6 +717,39 @@ def prediction_frame(values, proba, prep: dict, with_proba: bool) -> pd.DataFram
     return pd.DataFrame(output_columns(values, proba, prep, with_proba), copy=False)
 
 
+def parse_keep(text: str | None) -> list | None:
+    """``--keep-columns`` as given: None (not given), [] (given bare: every input column) or the names listed."""
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def with_kept(
+    table: pd.DataFrame, frame: pd.DataFrame, keep: list | None, row_id: bool = False
+) -> pd.DataFrame:
+    """The predictions with input columns in front (``keep``: None none, [] all, else these names) and/or a
+    0-based ``row_id`` of the input row, so each prediction can be matched to its row. A windowed model's
+    prediction carries its window's last row. A kept name that clashes with an output column gets ``input_``."""
+    if keep is None and not row_id:
+        return table
+    names = [str(c) for c in frame.columns] if keep == [] else list(keep or [])
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        shown = ", ".join(map(str, list(frame.columns)[:30]))
+        raise PredictError(
+            f"--keep-columns: no column {', '.join(map(repr, missing))} in the input; columns: {shown}"
+        )
+    rows = table["row"].to_numpy() - 1 if "row" in table.columns else np.arange(len(table))
+    front: dict = {}
+    if row_id:
+        front["row_id" if "row_id" not in table.columns else "input_row_id"] = rows
+    for name in names:
+        key = name if name not in table.columns and name not in front else f"input_{name}"
+        front[key] = frame[name].to_numpy()[rows]
+    kept = pd.DataFrame(front, index=table.index)
+    return pd.concat([kept, table], axis=1)
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -861,10 +894,22 @@ def main(argv: list[str] | None = None) -> int:
         "-o", "--output", help="where to write predictions (.csv or .parquet); default stdout"
     )
     parser.add_argument("--proba", action="store_true", help="add class probability columns")
+    parser.add_argument(
+        "--keep-columns",
+        nargs="?",
+        const="",
+        metavar="COLS",
+        help="copy input columns into the output (all of them, or the comma-separated COLS)",
+    )
+    parser.add_argument(
+        "--row-id", action="store_true", help="add row_id: the 0-based input row of each prediction"
+    )
     parser.add_argument("--bundle", default=str(Path(__file__).resolve().parent), help="bundle folder")
     args = parser.parse_args(argv)
     try:
-        table, notes = predict_frame(Path(args.bundle), read_input(Path(args.input)), args.proba)
+        frame = read_input(Path(args.input))
+        table, notes = predict_frame(Path(args.bundle), frame, args.proba)
+        table = with_kept(table, frame, parse_keep(args.keep_columns), args.row_id)
     except PredictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -174,12 +174,23 @@ class Predictor:
         return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
 
     def predict(
-        self, frame: pd.DataFrame, proba: bool = False, log: Callable[[str], None] | None = None
+        self,
+        frame: pd.DataFrame,
+        proba: bool = False,
+        log: Callable[[str], None] | None = None,
+        keep: list[str] | None = None,
+        row_id: bool = False,
     ) -> PredictionResult:
-        """Predictions for a raw table: ``prediction`` (+ ``proba_<class>``; ``row`` for windowed models)."""
+        """Predictions for a raw table: ``prediction`` (+ ``proba_<class>``; ``row`` for windowed models), after
+        the input columns in ``keep`` ([] all of them) and a ``row_id`` when asked (``tpl.with_kept``)."""
         x, notes, unseen = self.features(frame)
         values, probabilities = tpl.postprocess(self.raw(x), self.prep)
         table = self._output(values, probabilities, proba)
+        if keep is not None or row_id:
+            try:
+                table = tpl.with_kept(table, frame, keep, row_id)
+            except tpl.PredictError as exc:
+                raise UserError(str(exc)) from None
         if log:
             for note in notes:
                 log(note)

@@ -17,6 +17,12 @@ MAX_CLASSES_FOR_NUMBERS = 20
 MIN_ROWS_PER_CLASS = 2
 
 
+def looks_like_id(distinct: int, rows: int) -> bool:
+    """An ID or free text rather than classes to learn: many values, too few rows per value (data.split refuses
+    such a target; the target guess and ``workbench new`` leave such columns out)."""
+    return distinct > MAX_CLASSES_FOR_NUMBERS and distinct * MIN_ROWS_PER_CLASS > rows
+
+
 def detect_task(target: pd.Series) -> str:
     """Classification for text/bool targets and for whole numbers with few distinct values; else regression."""
     values = target.dropna()
@@ -84,7 +90,7 @@ def split_table(
             raise UserError(
                 f"data.split: target {target!r} has one class ({classes[0]!r}); classification needs at least two"
             )
-        if len(classes) > MAX_CLASSES_FOR_NUMBERS and len(classes) * MIN_ROWS_PER_CLASS > len(frame):
+        if looks_like_id(len(classes), len(frame)):
             raise UserError(
                 f"data.split: target {target!r} looks like an ID or free text ({len(classes):,} different "
                 f"values in {len(frame):,} rows), not classes to learn; pick another target column"
