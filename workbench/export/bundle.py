@@ -147,6 +147,18 @@ def _quiet() -> Any:
         logger.setLevel(level)
 
 
+def warm_exporter() -> None:
+    """Export a tiny model once, discarding the files: the first export in a process pays ~2-3 s of exporter
+    imports and first-call set-up (measured: benchmarks/bench_export.py). The desktop app calls this in a
+    background thread while the user is still building the pipeline, so the first real export costs ~1.5 s.
+    Not called by headless runs: there it would only compete with training for the GIL."""
+    import torch
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)).eval()
+    with tempfile.TemporaryDirectory(prefix="workbench-warmup-") as folder:
+        _export_programs(module, np.zeros((2, 2), dtype=np.float32), Path(folder))
+
+
 def _export_programs(module: Any, example: np.ndarray, folder: Path) -> tuple[str, int]:
     """Write model.pt2 and model.onnx (weights inside, dynamic batch); returns (pt2 sha256, opset)."""
     import onnx
