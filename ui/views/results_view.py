@@ -206,7 +206,9 @@ class ResultsView(QWidget):
         )
         shown = " · ".join(f"{n} {figures[n]:.4g}" for n in names if n in figures)
         rows = evaluation.splits.get("test", {}).get("rows", 0)
-        return f"Test split ({rows:,} rows) predicting {evaluation.target!r}: {shown}"
+        baseline = evaluation.baseline_line() if hasattr(evaluation, "baseline_line") else ""
+        line = f"Test split ({rows:,} rows) predicting {evaluation.target!r}: {shown}"
+        return f"{line}\n{baseline}" if baseline else line
 
     def _fill_metrics(self, evaluation: Any) -> None:
         test, val = evaluation.splits.get("test", {}), evaluation.splits.get("val", {})

@@ -131,18 +131,38 @@ class EvaluationReport:
     target: str
     classes: list[Any]
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)  # HistGradientBoosting on the same rows
 
     @property
     def metrics(self) -> dict[str, float]:
-        """Test figures under plain names (``accuracy``, ``rmse`` …), validation ones with a ``val_`` prefix."""
+        """Test figures under plain names (``accuracy``, ``rmse`` …), validation ones with a ``val_`` prefix;
+        the baseline's with a ``baseline_`` prefix (``baseline_accuracy``, ``baseline_val_accuracy``)."""
         flat: dict[str, float] = {}
-        for split, prefix in (("test", ""), ("val", "val_")):
-            figures = self.splits.get(split, {})
-            for name in HEADLINE:
-                value = figures.get(name)
-                if isinstance(value, int | float) and value is not None:
-                    flat[prefix + name] = float(value)
+        for source, first in ((self.splits, ""), (self.baseline.get("splits", {}), "baseline_")):
+            for split, prefix in (("test", ""), ("val", "val_")):
+                figures = source.get(split, {})
+                for name in HEADLINE:
+                    value = figures.get(name)
+                    if isinstance(value, int | float) and value is not None:
+                        flat[first + prefix + name] = float(value)
         return flat
+
+    def baseline_line(self) -> str:
+        """'Baseline (HistGradientBoosting, test): accuracy 0.95 — the network's 0.97 is 0.02 better', or ''."""
+        if not self.baseline.get("splits"):
+            reason = self.baseline.get("skipped")
+            return f"Baseline (HistGradientBoosting): not fitted ({reason})" if reason else ""
+        name = "accuracy" if self.task == "classification" else "r2"
+        mine, theirs = self.metrics.get(name), self.metrics.get(f"baseline_{name}")
+        if theirs is None:
+            return ""
+        label = "R²" if name == "r2" else name
+        line = f"Baseline (HistGradientBoosting, test): {label} {theirs:.4g}"
+        if mine is not None:
+            gap = mine - theirs
+            verdict = "better" if gap > 0 else "worse"
+            line += f" — the network's {mine:.4g} is {abs(gap):.3g} {verdict}" if gap else " — the same"
+        return line
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,13 +170,17 @@ class EvaluationReport:
             "target": self.target,
             "classes": list(self.classes),
             "splits": self.splits,
+            "baseline": self.baseline,
         }
 
 
 def evaluate(
-    model: Any, dataset: Any, splits: tuple[str, ...] = ("test", "val")
+    model: Any, dataset: Any, splits: tuple[str, ...] = ("test", "val"), baseline: bool = False
 ) -> tuple[EvaluationReport, pd.DataFrame]:
-    """Evaluate ``model`` on the dataset's splits; returns the report and a predictions table (all splits)."""
+    """Evaluate ``model`` on the dataset's splits; returns the report and a predictions table (all splits).
+
+    ``baseline``: also fit HistGradientBoosting on the same training rows and score it on the same splits.
+    """
     arrays = split_arrays(model, dataset)
     report = EvaluationReport(model.task, str(model.target), list(model.classes or []))
     tables = []
@@ -177,4 +201,8 @@ def evaluate(
             table["prediction"] = pred
             table["residual"] = table["actual"] - pred
         tables.append(pd.DataFrame(table))
+    if baseline:
+        from workbench.evaluation.baseline import fit_baseline
+
+        report.baseline = fit_baseline(arrays, model.task, report.classes, splits)
     return report, pd.concat(tables, ignore_index=True)

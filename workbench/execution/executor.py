@@ -91,6 +91,8 @@ class RunResult:
     run_dir: Path | None
     log: list[str]
     record_errors: list[str] = field(default_factory=list)  # run-folder files that could not be written
+    curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per-epoch figures per node
+    recorded_s: float | None = None  # time spent adding the run to the run history (None: not recorded)
 
     def outputs(self, node_id: str) -> dict[str, Any]:
         return self.nodes[node_id].outputs
@@ -146,10 +148,18 @@ def _digest(*parts: str) -> str:
 class Executor:
     """Holds the output cache between runs (the GUI keeps one per document; the CLI one per process)."""
 
-    def __init__(self, registry: NodeRegistry | None = None, cache: OutputCache | None = None) -> None:
+    def __init__(
+        self,
+        registry: NodeRegistry | None = None,
+        cache: OutputCache | None = None,
+        history: bool | Path = True,
+    ) -> None:
         self.registry = registry
         self.cache = cache if cache is not None else OutputCache()
         self.last_fingerprints: dict[str, str] = {}
+        # Every run with a folder is added to the run history (workbench/experiments/store.py); a Path names
+        # another store file, False turns it off.
+        self.history = history
 
     # -- fingerprints
     def fingerprints(
@@ -211,7 +221,10 @@ class Executor:
         base_dir: Path | None = None,
         write_run_folder: bool = True,
         use_cache: bool = True,
+        labels: Mapping[str, Any] | None = None,
     ) -> RunResult:
+        """Run ``targets`` (default: everything). ``labels`` (e.g. the sweep and trial) go into the manifest
+        and the run history."""
         started = time.perf_counter()
         registry = self.registry or pipeline.registry
         base = _base_dir(pipeline, base_dir)
@@ -237,6 +250,7 @@ class Executor:
         for node_id in order:
             ctx.emit(E.NodeStateChanged(node_id, E.QUEUED))
         stopped = False
+        curves: dict[str, list[dict[str, Any]]] = {}
         trusted: set[str] = set()  # nodes whose outputs are what their fingerprint says (cached or stored)
 
         for node_id in order:
@@ -282,7 +296,7 @@ class Executor:
                 trusted.add(node_id)
                 self._finish(ctx, result, E.CACHED, "reused from an earlier run")
                 continue
-            self._run_node(ctx, pipeline, node_type, result, inputs, artifacts)
+            self._run_node(ctx, pipeline, node_type, result, inputs, artifacts, curves)
             if result.state == E.STOPPED:
                 stopped = True
             elif result.state == E.DONE and cacheable:
@@ -308,12 +322,41 @@ class Executor:
             artifacts,
             folder.path if folder else None,
             ctx.log_lines,
+            curves={n: c for n, c in curves.items() if c},
         )
         if folder:
-            for problem in folder.finish(run, pipeline, fingerprints, device):
+            for problem in folder.finish(run, pipeline, fingerprints, device, dict(labels or {})):
                 ctx.emit(E.LogRecord("error", problem))
+            self._record(ctx, run, folder, registry)
         ctx.reporter(E.RunFinished(run_id, status, run.seconds, run.report()))
         return run
+
+    def _record(self, ctx: RunContext, run: RunResult, folder: RunFolder, registry: NodeRegistry) -> None:
+        """Add the run to the run history. Never fails the run: a store problem is one warning line, and
+        ``workbench runs reindex`` adds the run later from its folder."""
+        if self.history is False or run.record_errors:
+            return
+        try:
+            from workbench.experiments.store import record_run
+
+            store_path = self.history if isinstance(self.history, Path) else None
+            run.recorded_s = record_run(
+                folder.path,
+                run.report(),
+                folder.manifest,
+                folder.pipeline_json,
+                run.curves,
+                registry,
+                store_path,
+            )
+        except Exception as exc:  # noqa: BLE001 - the run itself succeeded; its folder has everything
+            ctx.emit(
+                E.LogRecord(
+                    "warning",
+                    f"run history: this run was not recorded ({type(exc).__name__}: {_one_line(str(exc))}); "
+                    "'workbench runs reindex' adds it from its folder",
+                )
+            )
 
     def _lookup(self, ctx: RunContext, node_id: str, fingerprint: str) -> dict[str, Any] | None:
         """The cache entry for ``fingerprint``, unless a file it recorded writing is gone (then run again)."""
@@ -340,6 +383,7 @@ class Executor:
         result: NodeResult,
         inputs: dict[str, Any],
         artifacts: dict[str, str],
+        curves: dict[str, list[dict[str, Any]]],
     ) -> None:
         node_id = result.node_id
         node_ctx = NodeContext(ctx, node_id)
@@ -348,9 +392,15 @@ class Executor:
         final_metrics: dict[str, Any] = {}
         previous_reporter = ctx.reporter
 
+        curve = curves.setdefault(node_id, [])
+        curve.clear()
+
         def capture(event: E.Event) -> None:
-            if isinstance(event, E.MetricsLogged) and event.node_id == node_id and event.kind == "final":
-                final_metrics.update(event.values)
+            if isinstance(event, E.MetricsLogged) and event.node_id == node_id:
+                if event.kind == "final":
+                    final_metrics.update(event.values)
+                elif event.kind == "epoch":
+                    curve.append({"epoch": event.step, **_jsonable(dict(event.values))})
             previous_reporter(event)
 
         ctx.reporter = capture

@@ -1,4 +1,4 @@
-"""The per-run folder under the user data dir: run.log, report.json and manifest.json."""
+"""The per-run folder under the user data dir: run.log, report.json, manifest.json, curves.json."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,8 @@ def library_versions() -> dict[str, str]:
 class RunFolder:
     run_id: str
     path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    pipeline_json: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, pipeline: Pipeline) -> RunFolder:
@@ -68,15 +70,27 @@ class RunFolder:
         return cls(run_id, path)
 
     def finish(
-        self, run: RunResult, pipeline: Pipeline, fingerprints: dict[str, str], device: str
+        self,
+        run: RunResult,
+        pipeline: Pipeline,
+        fingerprints: dict[str, str],
+        device: str,
+        labels: dict[str, Any] | None = None,
     ) -> list[str]:
-        """Write run.log, manifest.json and report.json; returns (and adds to ``run.record_errors``) a line
-        for each file that could not be written, so a full disk is reported instead of crashing the run.
+        """Write run.log, manifest.json (with the pipeline as it ran), curves.json (per-epoch figures, when
+        a node reported any) and report.json; returns (and adds to ``run.record_errors``) a line for each file that could
+        not be written, so a full disk is reported instead of crashing the run. The run history is rebuilt
+        from these files (``workbench runs reindex``).
 
         The report goes last so it can say which of the other files are missing.
         """
+        self.pipeline_json = pipeline.to_json()
+        self.manifest = self._manifest(pipeline, fingerprints, device, labels)
+        self.manifest["pipeline_json"] = self.pipeline_json  # "open the pipeline as it was" needs no file
         self._write(run, "run.log", lambda: "\n".join(run.log) + "\n")
-        self._write(run, "manifest.json", lambda: self._manifest(pipeline, fingerprints, device))
+        self._write(run, "manifest.json", lambda: json.dumps(self.manifest, indent=2, ensure_ascii=False))
+        if run.curves:
+            self._write(run, "curves.json", lambda: json.dumps(run.curves, ensure_ascii=False))
         self._write(run, "report.json", lambda: json.dumps(run.report(), indent=2, ensure_ascii=False))
         return run.record_errors
 
@@ -87,7 +101,9 @@ class RunFolder:
         except OSError as exc:
             run.record_errors.append(f"run folder: {paths.describe_os_error(exc, target)}")
 
-    def _manifest(self, pipeline: Pipeline, fingerprints: dict[str, str], device: str) -> str:
+    def _manifest(
+        self, pipeline: Pipeline, fingerprints: dict[str, str], device: str, labels: dict[str, Any] | None
+    ) -> dict[str, Any]:
         seeds = {
             node.id: node.params["seed"]
             for node in pipeline.nodes
@@ -107,7 +123,9 @@ class RunFolder:
             "executable": sys.executable,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        return json.dumps(manifest, indent=2, ensure_ascii=False)
+        if labels:
+            manifest["labels"] = dict(labels)  # e.g. the sweep and trial this run belongs to
+        return manifest
 
 
 def _combine(fingerprints: dict[str, str]) -> str:

@@ -35,7 +35,7 @@ class EvaluateMetrics(NodeType):
             "How good is the model on rows it never trained on. Classes: accuracy, balanced accuracy, "
             "precision/recall/F1, ROC-AUC, log loss, confusion matrix, ROC and precision-recall curves. "
             "Numbers: MAE, RMSE, R², MAPE and residuals. Computed with scikit-learn on the test split "
-            "(and validation)."
+            "(and validation), beside a HistGradientBoosting baseline fitted on the same training rows."
         ),
         inputs=(_MODEL_IN, _DATASET_IN),
         outputs=(
@@ -53,6 +53,16 @@ class EvaluateMetrics(NodeType):
                 choices=("test_and_val", "test"),
                 labels={"test_and_val": "Test and validation", "test": "Test only"},
             ),
+            P.Bool(
+                "baseline",
+                True,
+                label="Gradient boosting baseline",
+                help=(
+                    "Also fit scikit-learn's HistGradientBoosting on the same training rows and features and "
+                    "score it on the same splits (baseline_* figures), to see whether the network beats a "
+                    "strong simple model. Seconds on most tables; turn off to save them."
+                ),
+            ),
         ),
         summary=("splits",),
     )
@@ -62,12 +72,20 @@ class EvaluateMetrics(NodeType):
 
         model = trained_model(inputs["model"])
         splits = ("test", "val") if params["splits"] == "test_and_val" else ("test",)
-        report, table = evaluate(model, inputs["dataset"], splits)
+        if params["baseline"]:
+            ctx.check_cancelled()
+        report, table = evaluate(model, inputs["dataset"], splits, baseline=params["baseline"])
         for split in splits:
             for note in report.splits[split].get("notes", []):
                 ctx.warn(f"{split}: {note}")
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in report.metrics.items() if not k.startswith("val_"))
+        shown = ", ".join(
+            f"{k} {v:.4g}" for k, v in report.metrics.items() if not k.startswith(("val_", "baseline_"))
+        )
         ctx.log(f"test split ({report.splits['test'].get('rows', 0)} rows): {shown}")
+        line = report.baseline_line()
+        if line:
+            seconds = report.baseline.get("seconds")
+            ctx.log(line + (f" (fitted in {seconds:.1f} s)" if seconds is not None else ""))
         return {"report": report, "predictions": table}
 
 

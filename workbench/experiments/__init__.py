@@ -1,0 +1,1 @@
+"""Run history (an SQLite index over the run folders) and hyperparameter sweeps (Optuna)."""
