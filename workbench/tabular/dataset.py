@@ -36,6 +36,9 @@ def plain(value: Any) -> Any:
     return value
 
 
+RAW_ROWS = 4096  # raw held-out rows kept for the export's parity check (512 rows + a window's lookback)
+
+
 @dataclass
 class Dataset:
     """Train/validation/test frames plus what the model and the exported bundle need to know.
@@ -60,8 +63,8 @@ class Dataset:
     seed: int = 0
     augmentations: list[dict] = field(default_factory=list)
     dropped_rows: int = 0
-    # The splits as data.split made them, before any fitted step: the export checks the bundle's own
-    # predict.py against the app on these raw rows. Captured by the first ``replace``; frames are shared.
+    # The first held-out rows as data.split made them, before any fitted step: the export runs the bundle's
+    # own predict.py against the app on these raw rows. Captured (copied, small) by the first ``replace``.
     raw: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> Dataset:
@@ -70,7 +73,8 @@ class Dataset:
         for name in ("features", "input_schema", "classes", "chain", "window", "roles", "augmentations"):
             values[name] = copy.deepcopy(values[name])
         if values["raw"] is None and not self.chain:
-            values["raw"] = self.splits()
+            # Copies of the first held-out rows only: slices would keep whole frames alive through prep.
+            values["raw"] = {name: getattr(self, name).iloc[:RAW_ROWS].copy() for name in ("val", "test")}
         values.update(changes)
         return Dataset(**values)
 
@@ -81,7 +85,7 @@ class Dataset:
         """The splits before any fitted step, or None when they were not kept."""
         if self.raw is not None:
             return self.raw
-        return None if self.chain else self.splits()
+        return None if self.chain else {"val": self.val, "test": self.test}
 
     @property
     def n_classes(self) -> int:
