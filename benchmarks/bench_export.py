@@ -59,8 +59,8 @@ def stages(example: str) -> dict[str, float]:
 
     from workbench import run
     from workbench.export import bundle, parity, raw_parity
+    from workbench.export.service import export_model
     from workbench.graph import Pipeline
-    from workbench.nodes.deploy import export_model
 
     torch.set_num_threads(1)
     pipeline = Pipeline.load(ROOT / "resources" / "examples" / f"{example}.pipeline.json")

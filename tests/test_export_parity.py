@@ -20,7 +20,7 @@ from workbench.errors import UserError
 from workbench.evaluation.align import split_arrays
 from workbench.export import bundle as B
 from workbench.export.raw_parity import held_out_rows
-from workbench.nodes.deploy import export_model
+from workbench.export.service import export_model
 
 
 def price_model(scale: float) -> tuple:

@@ -74,8 +74,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """``workbench export PIPELINE --node TRAIN_NODE_ID -o FOLDER [--zip]``."""
     from workbench.execution.executor import Executor
+    from workbench.export.service import export_model
     from workbench.graph import Pipeline
-    from workbench.nodes.deploy import export_model
     from workbench.ports import MODEL
 
     pipeline = Pipeline.load(args.pipeline)

@@ -251,7 +251,7 @@ class ResultsView(QWidget):
         dataset = self.found.get("dataset")
 
         def work() -> Any:
-            from workbench.nodes.deploy import export_model
+            from workbench.export.service import export_model
 
             return export_model(model, dataset, Path(folder), False, lambda _message: None)
 

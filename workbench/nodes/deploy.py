@@ -1,12 +1,11 @@
 """Export & predict: write the parity-checked model bundle, and predict on new tables.
 
-Thin adapters over ``workbench.export``. Export is not cached: it writes files that a user may move or
+Thin adapters over ``workbench.export`` (``export.service.export_model`` is shared with the CLI and the app). Export is not cached: it writes files that a user may move or
 delete between runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,48 +13,6 @@ from typing import Any
 from workbench import params as P
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import BUNDLE, DATASET, MODEL, TABLE
-
-
-def dataset_fingerprint(dataset: Any) -> str:
-    """A short hash of the dataset's three splits (values and column names)."""
-    import pandas as pd
-
-    digest = hashlib.sha256()
-    for name, frame in dataset.splits().items():
-        digest.update(name.encode())
-        digest.update("\0".join(map(str, frame.columns)).encode("utf-8", "surrogatepass"))
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:24]
-
-
-def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any,
-                 pipeline_fingerprint: str | None = None, pipeline_dir: Path | None = None) -> Any:  # fmt: skip
-    """Export with parity rows and test metrics from ``dataset`` when there is one (shared with the CLI).
-
-    The target is checked before any work (``workbench.export.target``): a folder that is not new, empty or
-    an earlier bundle is refused with one line, and nothing in it is touched."""
-    from workbench.export.bundle import write_bundle
-    from workbench.export.target import check_target, check_zip_target
-
-    check_target(folder, pipeline_dir)
-    if make_zip:
-        check_zip_target(Path(folder).expanduser().absolute())
-
-    rows, metrics, data_fp, raw = None, None, None, None
-    if dataset is not None:
-        from workbench.evaluation.align import split_arrays
-        from workbench.evaluation.metrics import evaluate
-        from workbench.export.raw_parity import held_out_rows
-
-        raw = held_out_rows(dataset)
-        arrays = split_arrays(model, dataset)
-        rows = arrays["x_test"] if len(arrays["x_test"]) >= 2 else arrays["x_val"]
-        report, _ = evaluate(model, dataset, ("test",))
-        metrics = report.metrics
-        data_fp = dataset_fingerprint(dataset)
-    return write_bundle(model, folder, check_rows=rows, make_zip=make_zip, metrics=metrics,
-                        data_fingerprint=data_fp, pipeline_fingerprint=pipeline_fingerprint, log=log,
-                        pipeline_dir=pipeline_dir, raw_rows=raw)  # fmt: skip
 
 
 class DeployExport(NodeType):
@@ -102,6 +59,8 @@ class DeployExport(NodeType):
             ctx.resolve_path(params["path"], must_exist=False) if params["path"] else ctx.node_dir / "bundle"
         )
         fingerprint = getattr(ctx, "fingerprint", None)  # the node's cache key, if the context exposes it
+        from workbench.export.service import export_model
+
         bundle = export_model(
             trained_model(inputs["model"]),
             inputs.get("dataset"),
