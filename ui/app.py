@@ -19,12 +19,13 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal  # noq
 from PySide6.QtGui import QGuiApplication, QIcon  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from ui.file_ops import example_files  # noqa: E402
+from ui.file_ops import example_files, is_pipeline_file  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
 from ui.preferences import theme_mode  # noqa: E402
 from ui.theme import apply_theme, set_preference  # noqa: E402
 from workbench.paths import resource  # noqa: E402
 from workbench.registry import NodeRegistry, builtin_registry  # noqa: E402
+from workbench.templates import is_data_file  # noqa: E402
 
 APP_NAME = "Model Workbench"
 ORG_NAME = "ModelWorkbench"
@@ -152,7 +153,11 @@ def create_window(files: list[str], registry: NodeRegistry | None = None) -> Mai
     window = MainWindow(registry if registry is not None else builtin_registry(), settings)
     window.setWindowIcon(app_icon())
     window.first_paint = _FirstPaint(window)  # type: ignore[attr-defined]
-    window.show()
+    first_start = not settings.value("started_before", False, type=bool)
+    if first_start and settings.value("window/geometry") is None:
+        window.showMaximized()  # the whole pipeline fits; later starts keep the user's size
+    else:
+        window.show()
     window.shown_s = process_age_s()  # type: ignore[attr-defined]  # refined at the first paint
     window.torch_before_show = "torch" in sys.modules  # type: ignore[attr-defined]
 
@@ -164,7 +169,11 @@ def create_window(files: list[str], registry: NodeRegistry | None = None) -> Mai
         done.append(True)
         window.log.add(f"Window shown {window.shown_s:.2f} s after launch")  # type: ignore[attr-defined]
         if files:
-            window.files.open(files[0], ask=False)
+            path = Path(files[0])
+            if path.is_file() and is_data_file(path) and not is_pipeline_file(path):
+                window.files.new_from_data(path)  # ``workbench data.csv``: the drop dialog for it
+            else:
+                window.files.open(files[0], ask=False)
         elif not window.files.offer_recovery() and not settings.value("started_before", False, type=bool):
             examples = example_files()
             quick = next((p for p in examples if "quick" in p.stem), examples[0] if examples else None)
@@ -178,7 +187,7 @@ def create_window(files: list[str], registry: NodeRegistry | None = None) -> Mai
 
 
 def main(argv: list[str] | None = None, registry: NodeRegistry | None = None) -> int:
-    """Run the desktop app; ``argv`` may hold one pipeline file to open. Returns the exit code.
+    """Run the desktop app; ``argv`` may hold one pipeline file to open, or a data file to start from.
 
     ``--self-test [PIPELINE] [--set NODE.PARAM=VALUE ...]`` runs ``ui.selftest`` instead (offscreen).
     """

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPoint, QPointF, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMenu, QToolBar, QWidget
 
 from ui import preferences, theme
 from ui.canvas import PipelineScene, PipelineView
-from ui.canvas.view import EMPTY_HINT, EXAMPLES_HINT
+from ui.canvas.view import EMPTY_HINT, EXAMPLES_HINT, local_files
 from ui.dialogs import Dialogs
 from ui.document import Document
 from ui.edit_ops import EditOps
@@ -23,6 +23,7 @@ from ui.inspector import Inspector
 from ui.palette import Palette, QuickAdd
 from ui.panels import Panels
 from ui.runner import RunController
+from ui.views.data_view import FilePreviews, schema_of, upstream_schema
 from ui.views.log_view import LogView
 from workbench import events as E
 from workbench.execution.executor import RunResult
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.palette = Palette(registry)
         self.inspector = Inspector(self.document)
         self.inspector.columns_provider = self._columns_for
+        self.previews = FilePreviews(self)  # data files' heads, read in the background before any run
+        self.previews.ready.connect(lambda _key: self.inspector.refresh_columns())
         self.log = LogView()
         self.quick_add = QuickAdd(registry, self)
         self.docks: dict[str, QDockWidget] = {}
@@ -65,6 +68,11 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.panels = Panels(self)
+        self.panels.data.attach_previews(self.previews)
+        from ui import start_page
+
+        self.start_page = start_page.install(self)
+        self.setAcceptDrops(True)  # a data file dropped anywhere in the window
         self._bind_document(self.document)
         self.resize(1280, 820)
         self.restore_layout()
@@ -136,6 +144,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         self._add(file, "new", "&New", self.files.new, K.New)
+        self._add(file, "new_from_data", "New from &data…", lambda: self.files.new_from_data(), "Ctrl+Shift+N",
+                  "Build and train a pipeline for a data file (or drop the file on the window)")  # fmt: skip
         examples = file.addMenu("New from &example")
         for path in example_files():
             examples.addAction(path.stem.replace("_", " ").title(), lambda p=path: self.files.open_example(p))
@@ -191,13 +201,19 @@ class MainWindow(QMainWindow):
         tools = QToolBar("Main")
         tools.setObjectName("toolbar_main")
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # The toolbar's Undo/Redo keep a fixed label (the menu's says what it undoes): a label that changes
+        # length moved every button after it, Run included, under the user's pointer.
+        for name, source in (("tool_undo", "undo"), ("tool_redo", "redo")):
+            action = QAction(source.title(), self)
+            action.triggered.connect(self.actions_by_name[source].trigger)
+            self.actions_by_name[name] = action
         for name in (
             "new",
             "open",
             "save",
             None,
-            "undo",
-            "redo",
+            "tool_undo",
+            "tool_redo",
             None,
             "run",
             "pause",
@@ -229,6 +245,7 @@ class MainWindow(QMainWindow):
         self.scene.duplicate_requested.connect(self.edits.duplicate)
         self.scene.canvas_menu_requested.connect(self._canvas_menu)
         self.view.quick_add_requested.connect(self._open_quick_add)
+        self.view.files_dropped.connect(self.files.drop_paths)
         self.quick_add.chosen.connect(lambda type_id, pos: self.view.add_node(type_id, pos))
         self.runner.events_received.connect(self._on_run_events)
         self.runner.finished.connect(self._on_run_finished)
@@ -248,6 +265,7 @@ class MainWindow(QMainWindow):
         old.dirty_changed.disconnect(self._update_title)
         old.changed.disconnect(self._update_actions)
         old.message.disconnect(self._show_message)
+        old.changed.disconnect(self.start_page.refresh)
         old.close()
         old.deleteLater()
         self.view.frame_pipeline()
@@ -257,12 +275,18 @@ class MainWindow(QMainWindow):
         document.dirty_changed.connect(self._update_title)
         document.changed.connect(self._update_actions)
         document.message.connect(self._show_message)
+        if hasattr(self, "start_page"):
+            document.changed.connect(self.start_page.refresh)
+            self.start_page.refresh()
         self._update_title()
         self._update_actions()
 
     @Slot()
     def _update_title(self, *args: object) -> None:
-        self.setWindowTitle(f"{self.document.title}[*] — {APP_TITLE}")
+        title = self.document.title
+        if self.document.path is None and self.document.pipeline.meta.get("title"):
+            title = str(self.document.pipeline.meta["title"])  # an example, a pipeline built from data
+        self.setWindowTitle(f"{title}[*] — {APP_TITLE}")
         self.setWindowModified(self.document.dirty)
 
     @Slot()
@@ -273,6 +297,9 @@ class MainWindow(QMainWindow):
         undo.setText(f"&Undo {stack.undo_text}" if stack.can_undo else "&Undo")
         redo.setEnabled(stack.can_redo)
         redo.setText(f"&Redo {stack.redo_text}" if stack.can_redo else "&Redo")
+        for name, source in (("tool_undo", undo), ("tool_redo", redo)):
+            self.actions_by_name[name].setEnabled(source.isEnabled())
+            self.actions_by_name[name].setToolTip(source.text().replace("&", ""))
         running = self.runner.is_running
         self.actions_by_name["run"].setEnabled(not running)
         self.actions_by_name["run_to"].setEnabled(not running)
@@ -348,8 +375,29 @@ class MainWindow(QMainWindow):
 
         self.dialogs.info("About", f"{APP_TITLE} {__version__}\nTrain neural networks on your own tables.")
 
-    def _columns_for(self, node_id: str, port: str) -> list[str] | None:
-        return self.runner.columns_for(self.document.pipeline, node_id, port)
+    def _columns_for(self, node_id: str, port: str) -> dict[str, str] | list[str] | None:
+        """Column -> kind feeding ``node_id.port``: from the last run's output, else the data file's head."""
+        pipeline = self.document.pipeline
+        link = pipeline.input_links(node_id).get(port)
+        if link is not None:
+            schema = schema_of(self.runner.cached_output(pipeline, link.source, link.source_port))
+            if schema is not None:
+                return schema
+            names = self.runner.columns_for(pipeline, node_id, port)  # a table-like output without dtypes
+            if names is not None:
+                return names
+        return upstream_schema(pipeline, node_id, port, self.previews)
+
+    # -- files dropped on the window (outside the canvas, which hands its drops over itself)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        files = local_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.files.drop_paths(files)
 
     # -- running
     def run_all(self) -> bool:

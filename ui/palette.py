@@ -5,6 +5,7 @@ Also the canvas quick-add popup (Tab on the canvas), which searches the same cat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, Signal
@@ -28,11 +29,44 @@ MIME_NODE_TYPE = "application/x-workbench-node-type"
 TYPE_ROLE = Qt.ItemDataRole.UserRole
 
 
-def matches(spec: NodeSpec, text: str) -> bool:
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+
+
+def rank(spec: NodeSpec, text: str) -> int | None:
+    """How well ``text`` names ``spec``, best first: 0 the title or type id, 1 a part of the type id, 2 a title
+    prefix, 3 every typed word starts a word of the title or id, 4 inside the title or id, 5 only in the
+    description; None when it does not match. Why: "split" + Enter must add Split, not the first node whose help says split.
+    """
     text = text.strip().lower()
-    return not text or all(
-        word in f"{spec.title} {spec.type_id} {spec.help}".lower() for word in text.split()
-    )
+    if not text:
+        return 0
+    title, type_id = spec.title.lower(), spec.type_id.lower()
+    names = _words(title) + _words(type_id)
+    if text in (title, type_id):
+        return 0
+    if text in _words(type_id):
+        return 1
+    if title.startswith(text):
+        return 2
+    typed = _words(text)
+    if typed and all(any(name.startswith(word) for name in names) for word in typed):
+        return 3
+    if text in title or text in type_id:
+        return 4
+    if all(word in f"{title} {type_id} {spec.help.lower()}" for word in text.split()):
+        return 5
+    return None
+
+
+def matches(spec: NodeSpec, text: str) -> bool:
+    return rank(spec, text) is not None
+
+
+def ranked(registry: NodeRegistry, text: str) -> list[NodeSpec]:
+    """The catalog's matches for ``text``, best first; ties keep the catalog order (pipeline stage)."""
+    found = [(rank(t.spec, text), index, t.spec) for index, t in enumerate(registry)]
+    return [spec for score, _, spec in sorted(f for f in found if f[0] is not None)]
 
 
 class CatalogTree(QTreeWidget):
@@ -149,9 +183,10 @@ class Palette(QWidget):
         return found
 
     def _add_first(self) -> None:
-        visible = self.visible_type_ids()
-        if visible:
-            self.add_requested.emit(visible[0])
+        """Enter in the search box adds the best match (the tree itself stays grouped by stage)."""
+        best = ranked(self.registry, self.search.text())
+        if best:
+            self.add_requested.emit(best[0].type_id)
 
 
 class QuickAdd(QFrame):
@@ -186,12 +221,16 @@ class QuickAdd(QFrame):
 
     def _fill(self, text: str) -> None:
         self.list.clear()
-        for node_type in self.registry:
-            if matches(node_type.spec, text):
-                item = QListWidgetItem(f"{node_type.spec.title}   ·  {node_type.spec.category}")
-                item.setData(TYPE_ROLE, node_type.spec.type_id)
-                self.list.addItem(item)
+        for spec in ranked(self.registry, text):
+            item = QListWidgetItem(f"{spec.title}   ·  {spec.category}")
+            item.setData(TYPE_ROLE, spec.type_id)
+            item.setToolTip(spec.help)
+            self.list.addItem(item)
         self.list.setCurrentRow(0)
+
+    def type_ids(self) -> list[str]:
+        """The listed node types in their shown order (best match first)."""
+        return [self.list.item(row).data(TYPE_ROLE) for row in range(self.list.count())]
 
     def eventFilter(self, obj: object, event: object) -> bool:  # noqa: N802
         if (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from ui.views.data_view import DataView, tables_in
+from ui.views.data_view import DataView, file_source, tables_in
 from ui.views.results_view import ResultsView
 from ui.views.training_view import TrainingView
 from workbench import events as E
@@ -105,6 +105,10 @@ class Panels(QObject):
         title = node.title if getattr(node, "title", "") else node_id
         if tables:
             self.data.show_tables(title, tables)
+        elif (source := file_source(self.window.document.pipeline, node_id)) is not None:
+            self.data.show_file_preview(
+                title, source[1], source[2]
+            )  # the file's head, read in the background
         else:
             state = self.window.runner.node_states.get(node_id, E.IDLE)
             why = "run the pipeline first" if state in (E.IDLE, E.STALE) else "this node outputs no table"

@@ -147,7 +147,8 @@ class PipelineScene(QGraphicsScene):
         out_port, in_port = source.port(link.source_port, True), target.port(link.target_port, False)
         start = out_port.scene_centre() if out_port else source.mapToScene(source.body_rect().topRight())
         end = in_port.scene_centre() if in_port else target.mapToScene(target.body_rect().topLeft())
-        item.set_ends(start, end)
+        around = source.mapRectToScene(source.body_rect()).united(target.mapRectToScene(target.body_rect()))
+        item.set_ends(start, end, around)
 
     def _refresh_problems(self) -> None:
         found = self.document.pipeline.problems(warnings=True)

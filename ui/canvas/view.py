@@ -1,8 +1,9 @@
-"""The canvas view: wheel zoom around the cursor, middle-button pan, zoom to fit, rubber band, palette drops."""
+"""The canvas view: wheel zoom around the cursor, middle-button pan, zoom to fit, rubber band, palette drops,
+and data or pipeline files dropped from the desktop (handed to the window as ``files_dropped``)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
@@ -11,6 +12,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsView, QWidget
@@ -21,16 +23,24 @@ from ui.palette import MIME_NODE_TYPE
 from workbench import commands as C
 
 MIN_ZOOM, MAX_ZOOM = 0.2, 3.0
-READABLE_ZOOM = 0.75  # below this node titles are too small to read; an opened pipeline starts no smaller
+READABLE_ZOOM = 0.5  # below this node titles are too small to read; an opened pipeline starts no smaller
 EMPTY_HINT = (
-    "Drag a node here from the palette (or press Tab to search)\n"
+    "Drop a data file here to start from your data,\nor drag a node here from the palette (or press Tab to search)\n"
     "then drag from an output port to an input port to wire it."
 )
 EXAMPLES_HINT = "\n\nFile → New from example opens a ready-made pipeline."
 
 
+def local_files(data: QMimeData) -> list[str]:
+    """The local file paths a drag from the desktop carries (file:// URLs), else []."""
+    if not data.hasUrls():
+        return []
+    return [url.toLocalFile() for url in data.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
 class PipelineView(QGraphicsView):
     quick_add_requested = Signal(QPointF)  # scene position for the quick-add popup
+    files_dropped = Signal(list)  # local file paths dropped from the desktop
 
     def __init__(self, scene: PipelineScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
@@ -46,6 +56,8 @@ class PipelineView(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._pan_from: QPointF | None = None
         self.empty_hint = EMPTY_HINT
+        self.overlay: QWidget | None = None  # the start page, centred over the canvas while shown
+        self.auto_frame = False  # re-frame the opened pipeline on resize until the user zooms or pans
 
     @property
     def pipeline_scene(self) -> PipelineScene:
@@ -53,7 +65,7 @@ class PipelineView(QGraphicsView):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         super().paintEvent(event)
-        if self.pipeline_scene.nodes:
+        if self.pipeline_scene.nodes or (self.overlay is not None and self.overlay.isVisible()):
             return
         painter = QPainter(self.viewport())
         painter.setPen(theme.colours().muted)
@@ -67,6 +79,7 @@ class PipelineView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float) -> None:
+        self.auto_frame = False
         target = max(MIN_ZOOM, min(MAX_ZOOM, self.zoom() * factor))
         factor = target / self.zoom()
         if abs(factor - 1.0) > 1e-6:
@@ -91,6 +104,7 @@ class PipelineView(QGraphicsView):
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
 
     def reset_zoom(self) -> None:
+        self.auto_frame = False
         self.resetTransform()
 
     def zoom_to_fit(self) -> None:
@@ -110,8 +124,12 @@ class PipelineView(QGraphicsView):
             self.centerOn(rect.center())
 
     def frame_pipeline(self) -> None:
-        """The view for a freshly opened pipeline: all of it if it fits readably, else its start (left end)."""
+        """The view for a freshly opened pipeline: all of it if it fits readably, else its start (left end).
+
+        Kept framed when the view is resized (the window maximised after the first paint) until the user zooms
+        or pans."""
         self.zoom_to_fit()
+        self.auto_frame = True
         items = self.pipeline_scene.nodes.values()
         if not items or self.zoom() >= READABLE_ZOOM:
             return
@@ -126,9 +144,29 @@ class PipelineView(QGraphicsView):
     def visible_centre(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())
 
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.auto_frame and self.pipeline_scene.nodes:
+            self.frame_pipeline()
+        if self.overlay is not None and self.overlay.isVisible():
+            self.place_overlay(self.overlay)
+
+    def place_overlay(self, widget: QWidget) -> None:
+        """Centre ``widget`` (a child of this view) over the canvas, within the view's size."""
+        self.overlay = widget
+        area = self.viewport().geometry()
+        hint = widget.sizeHint()
+        width = min(hint.width(), widget.maximumWidth(), area.width() - 24)
+        height = min(max(hint.height(), widget.minimumSizeHint().height()), area.height() - 24)
+        widget.setGeometry(
+            area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2, width, height
+        )
+        widget.raise_()
+
     # -- pan with the middle button
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.MiddleButton:
+            self.auto_frame = False
             self._pan_from = event.position()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
@@ -166,21 +204,26 @@ class PipelineView(QGraphicsView):
             return
         super().keyPressEvent(event)
 
-    # -- palette drops
+    # -- palette drops and files from the desktop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasFormat(MIME_NODE_TYPE):
+        if event.mimeData().hasFormat(MIME_NODE_TYPE) or local_files(event.mimeData()):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        if event.mimeData().hasFormat(MIME_NODE_TYPE):
+        if event.mimeData().hasFormat(MIME_NODE_TYPE) or local_files(event.mimeData()):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         data = event.mimeData()
+        files = local_files(data)
+        if files and not data.hasFormat(MIME_NODE_TYPE):
+            event.acceptProposedAction()
+            self.files_dropped.emit(files)
+            return None
         if not data.hasFormat(MIME_NODE_TYPE):
             return super().dropEvent(event)
         type_id = bytes(data.data(MIME_NODE_TYPE).data()).decode("utf-8")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.data_dialog import kind_icon
 from ui.inspector.layer_stack import LayerStackEditor
 from workbench import params as P
 
@@ -53,8 +54,8 @@ class Editor:
     def set_value(self, value: Any) -> None:
         raise NotImplementedError
 
-    def set_columns(self, columns: list[str] | None) -> None:
-        """Upstream table columns when known (cached output); column editors offer them."""
+    def set_columns(self, columns: dict[str, str] | list[str] | None) -> None:
+        """Upstream table columns (name -> kind) when known; column editors offer them."""
 
 
 class IntEditor(Editor):
@@ -181,32 +182,102 @@ class ChoiceEditor(Editor):
             box.setCurrentIndex(index)
 
 
-class ColumnEditor(TextEditor):
-    """Free text with completion from the upstream schema when it is known."""
+def as_schema(columns: dict[str, str] | list[str] | None) -> dict[str, str] | None:
+    """Column -> kind ("" when the kind is not known yet) from what a columns provider returns."""
+    if columns is None:
+        return None
+    return dict(columns) if isinstance(columns, dict) else dict.fromkeys(columns, "")
+
+
+def _schema_tip(spec: P.Param, schema: dict[str, str] | None) -> str:
+    hint = (
+        "Columns: " + ", ".join(schema)
+        if schema
+        else "Choose a data file upstream (or run the upstream nodes) to list the columns."
+    )
+    return "\n".join(filter(None, [tooltip(spec), hint]))
+
+
+class ColumnEditor(Editor):
+    """A drop-down of the upstream table's columns with kind icons (once the schema is known), still editable;
+    picking a column commits it at once, typed text commits on Enter or focus-out."""
 
     def __init__(self, spec: P.Param, commit: Commit, convert: Callable[[str], Any] = str) -> None:
-        super().__init__(spec, commit, convert)
-        self.model = QStringListModel()
-        completer = QCompleter(self.model, self.edit)
+        box = QComboBox()
+        box.setEditable(True)
+        box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        box.setMinimumContentsLength(8)
+        self.edit = box.lineEdit()
+        self.edit.setPlaceholderText("column name")
+        completer = box.completer()
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.edit.setCompleter(completer)
-        self.edit.setPlaceholderText("column name")
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.box = box
+        self.convert = convert
+        self.schema: dict[str, str] = {}
+        self.model = QStringListModel()  # the names alone, for callers that need no kinds
+        self._last = ""
+        super().__init__(spec, box, commit)
+        box.activated.connect(self._picked)
+        completer.activated.connect(self._completed)
+        self.edit.editingFinished.connect(self._finished)
 
-    def set_columns(self, columns: list[str] | None) -> None:
-        self.model.setStringList(columns or [])
-        hint = "Columns: " + ", ".join(columns) if columns else "Run the upstream nodes to list the columns."
-        self.edit.setToolTip("\n".join(filter(None, [tooltip(self.spec), hint])))
+    def _picked(self, index: int) -> None:
+        """A column chosen in the drop-down: committed now (no Enter needed)."""
+        text = self.box.itemText(index)
+        with QSignalBlocker(self.box):
+            self.box.setEditText(text)
+        self._finished()
+
+    def _completed(self, text: str) -> None:
+        with QSignalBlocker(self.box):
+            self.box.setEditText(text)
+        self._finished()
+
+    def _finished(self) -> None:
+        text = self.edit.text()
+        if text != self._last:
+            self._last = text
+            try:
+                value = self.convert(text)
+            except ValueError:
+                value = text
+            self.commit(value)
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        self._last = text
+        with QSignalBlocker(self.box):
+            self.box.setEditText(text)
+
+    def set_columns(self, columns: dict[str, str] | list[str] | None) -> None:
+        schema = as_schema(columns)
+        self.schema = schema or {}
+        self.model.setStringList(list(self.schema))
+        text = self.edit.text()
+        with QSignalBlocker(self.box):
+            self.box.clear()
+            for name, kind in self.schema.items():
+                self.box.addItem(kind_icon(kind), name)
+                self.box.setItemData(
+                    self.box.count() - 1, kind or "kind not known yet", Qt.ItemDataRole.ToolTipRole
+                )
+            self.box.setCurrentIndex(-1)
+            self.box.setEditText(text)
+        self.box.setToolTip(_schema_tip(self.spec, schema))
 
 
-class ColumnsEditor(ColumnEditor):
-    """Comma-separated names, plus a menu to tick columns when the upstream schema is known."""
+class ColumnsEditor(TextEditor):
+    """Comma-separated names, plus a menu to tick columns (with kind icons) when the upstream schema is known;
+    closing the menu commits the ticked columns."""
 
     def __init__(self, spec: P.Columns, commit: Commit) -> None:
         super().__init__(spec, commit)
-        self.edit.setCompleter(None)
         self.edit.setPlaceholderText("col_a, col_b (empty: see help)")
         self.columns: list[str] = []
+        self.schema: dict[str, str] = {}
 
     def _container(self) -> QWidget:
         box = QWidget()
@@ -223,23 +294,33 @@ class ColumnsEditor(ColumnEditor):
     def format(self, value: Any) -> str:
         return ", ".join(value) if isinstance(value, list | tuple) else ("" if value is None else str(value))
 
-    def set_columns(self, columns: list[str] | None) -> None:
-        super().set_columns(columns)
-        self.columns = list(columns or [])
+    def set_columns(self, columns: dict[str, str] | list[str] | None) -> None:
+        schema = as_schema(columns)
+        self.schema = schema or {}
+        self.columns = list(self.schema)
         self.button.setEnabled(bool(self.columns))
+        self.edit.setToolTip(_schema_tip(self.spec, schema))
 
-    def _pick(self) -> None:
+    def menu(self) -> QMenu:
+        """The pick menu: one checkable entry per column, ticked when the value names it."""
         chosen = set(P.Columns(self.spec.name).coerce(self.edit.text()))
         menu = QMenu(self.widget)
         for name in self.columns:
-            action = menu.addAction(name)
+            action = menu.addAction(kind_icon(self.schema.get(name, "")), name)
             action.setCheckable(True)
             action.setChecked(name in chosen)
-        if menu.exec(self.button.mapToGlobal(self.button.rect().bottomLeft())) is None:
-            return
+        return menu
+
+    def apply(self, menu: QMenu) -> None:
+        """Commit the columns ticked in ``menu``."""
         picked = [a.text() for a in menu.actions() if a.isChecked()]
         self.edit.setText(", ".join(picked))
         self._finished()
+
+    def _pick(self) -> None:
+        menu = self.menu()
+        menu.exec(self.button.mapToGlobal(self.button.rect().bottomLeft()))
+        self.apply(menu)
 
 
 class ListEditor(Editor):

@@ -17,7 +17,8 @@ from workbench import commands as C
 from workbench import graph as G
 from workbench import params as P
 
-ColumnsProvider = Callable[[str, str], "list[str] | None"]  # (node_id, input port) -> column names
+# (node_id, input port) -> column names, or column name -> kind ("numeric", "category", …; "" not known yet)
+ColumnsProvider = Callable[[str, str], "dict[str, str] | list[str] | None"]
 
 
 class Inspector(QScrollArea):
@@ -119,7 +120,8 @@ class Inspector(QScrollArea):
         self._refresh_problems()
 
     def refresh_columns(self) -> None:
-        """Offer the upstream table's columns in column pickers (after a run, or a new wire)."""
+        """Offer the upstream table's columns in column pickers (after a run, a new wire, or when a data file's
+        head has been read in the background)."""
         spec = self.document.pipeline.spec(self.node_id) if self.node_id else None
         for param in spec.params if spec else ():
             if param.kind in ("column", "columns") and param.name in self.editors:
