@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SUBCOMMANDS = ("run", "validate", "nodes", "predict", "export", "new")
+SUBCOMMANDS = ("run", "validate", "nodes", "predict", "export", "new", "runs", "sweep")
 CLI_COMMANDS = {*SUBCOMMANDS, "-h", "--help", "--version"}
 
 

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     add_new(sub)
+    from workbench.cli_runs import add_commands as add_runs
+
+    add_runs(sub)
     return parser
 
 

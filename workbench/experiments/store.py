@@ -340,8 +340,8 @@ class ExperimentStore:
             f"UPDATE runs SET {', '.join(f'{k} = ?' for k in changes)} WHERE run_id = ?",
             [json.dumps(v) if k == "tags" else v for k, v in changes.items()] + [record.run_id],
         )
-        folder = Path(record.run_dir)
-        if folder.is_dir():
+        folder = Path(record.run_dir) if record.run_dir else None
+        if folder is not None and folder.is_dir():
             from workbench.project import atomic_write_text
 
             kept = {"name": record.name, "note": record.note, "tags": record.tags}

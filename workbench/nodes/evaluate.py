@@ -85,7 +85,10 @@ class EvaluateMetrics(NodeType):
         line = report.baseline_line()
         if line:
             seconds = report.baseline.get("seconds")
-            ctx.log(line + (f" (fitted in {seconds:.1f} s)" if seconds is not None else ""))
+            if report.baseline.get("reused"):
+                ctx.log(line + " (same rows as an earlier run: reused)")
+            else:
+                ctx.log(line + (f" (fitted in {seconds:.1f} s)" if seconds is not None else ""))
         return {"report": report, "predictions": table}
 
 
