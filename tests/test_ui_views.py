@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from ui.views.data_view import DataView, FrameModel, tables_in
 from ui.views.results_view import ResultsView, find_outputs
-from ui.views.training_view import Series, TrainingView, format_eta, parse_fit_started, smooth
+from ui.views.training_view import Series, TrainingView, format_eta, smooth
 from workbench import events as E
 from workbench.evaluation.metrics import EvaluationReport, regression_metrics
 
@@ -98,9 +98,6 @@ def test_smoothing_and_helpers():
     smoothed = smooth(noisy, 0.9)
     assert max(smoothed[10:]) - min(smoothed[10:]) < 1.0 and smoothed[0] == 1.0
     assert format_eta(75) == "ETA 1:15" and format_eta(3725) == "ETA 1:02:05" and format_eta(None) == "ETA —"
-    line = "fit started: 9,610 parameters (9,610 trainable) · cpu (1 thread) · fp32 · train 1,259 / val 269"
-    assert parse_fit_started(line) == ("cpu (1 thread)", "fp32")
-    assert parse_fit_started("something else") is None
 
 
 def test_training_view_folds_events_and_draws_only_on_its_timer(qtbot):
@@ -109,7 +106,7 @@ def test_training_view_folds_events_and_draws_only_on_its_timer(qtbot):
     view.show()
     view.reset()
     redraws = view.redraws
-    events = [E.LogRecord("info", "fit started: 10 parameters (10 trainable) · cpu (1 thread) · fp32 · x")]
+    events = [E.FitStarted("train", "cpu (1 thread)", "fp32", 10, 64, 10)]
     for epoch in range(1, 6):
         events.append(E.MetricsLogged("train", epoch, {"train_loss": 1 / epoch, "val_loss": 2 / epoch,
                                                         "val_accuracy": 0.5 + epoch / 20, "lr": 0.001}))  # fmt: skip

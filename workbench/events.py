@@ -75,7 +75,19 @@ class RunFinished:
     report: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event = RunStarted | NodeStateChanged | Progress | MetricsLogged | LogRecord | RunFinished
+@dataclass(frozen=True)
+class FitStarted:
+    """Training began: what it runs on, as fields (the status bar once parsed these out of a log line)."""
+
+    node_id: str
+    device: str  # a person's name for it: "cpu (1 thread)", "cuda:0 NVIDIA H200"
+    precision: str  # fp32 | bf16 | fp16
+    parameters: int = 0
+    batch_size: int = 0
+    epochs: int | None = None  # None: automatic (until the validation loss stops improving)
+
+
+Event = RunStarted | NodeStateChanged | Progress | MetricsLogged | LogRecord | FitStarted | RunFinished
 
 
 class Reporter(Protocol):

@@ -107,14 +107,6 @@ def epochs_text(extra: Any) -> str:
     return f"epoch {extra.get('epoch', '?')}/{extra.get('epochs') or _auto_end(extra)}"
 
 
-def parse_fit_started(message: str) -> tuple[str, str] | None:
-    """(device, precision) from the train node's 'fit started: … · cpu (1 thread) · fp32 · …' line."""
-    if not message.startswith("fit started:"):
-        return None
-    parts = [p.strip() for p in message.split("·")]
-    return (parts[1], parts[2]) if len(parts) >= 3 else None
-
-
 class TrainingView(QWidget):
     """Curves and progress of the training node of the current run."""
 
@@ -357,11 +349,9 @@ class TrainingView(QWidget):
                 if event.node_id == self.node_id and event.state in (E.DONE, E.STOPPED, E.FAILED):
                     self._show_progress()  # the last figures first, then the words that end them
                     self._training_ended(event.state)
-            elif isinstance(event, E.LogRecord):
-                found = parse_fit_started(event.message)
-                if found:
-                    self.device_label.setText(f"Device: {found[0]} · precision {found[1]}")
-                    self.device_seen.emit(*found)
+            elif isinstance(event, E.FitStarted):
+                self.device_label.setText(f"Device: {event.device} · precision {event.precision}")
+                self.device_seen.emit(event.device, event.precision)
 
     def _add_metrics(self, event: E.MetricsLogged) -> None:
         if event.node_id != self.node_id:

@@ -419,6 +419,7 @@ class NodeReporter:
 
     def on_fit_start(self, state: Any) -> None:
         from workbench.engine.device import device_name
+        from workbench.events import FitStarted
 
         resumed = f" · resumed after epoch {state.start_epoch}" if state.start_epoch else ""
         epochs = f"auto (at most {state.epochs})" if self.auto_epochs else f"{state.epochs}"
@@ -426,6 +427,16 @@ class NodeReporter:
             f"fit started: {state.n_parameters:,} parameters ({state.n_trainable:,} trainable) · "
             f"{device_name(state.device)} · {state.precision} · train {state.n_train:,} / val {state.n_val:,} / "
             f"test {self.n_test:,} rows · batch {state.batch_size} · {epochs} epochs{resumed}"
+        )
+        self.ctx.emit(
+            FitStarted(
+                self.ctx.node_id,
+                device_name(state.device),
+                str(state.precision),
+                int(state.n_parameters),
+                int(state.batch_size),
+                None if self.auto_epochs else int(state.epochs),
+            )
         )
 
     def on_progress(self, state: Any) -> None:
