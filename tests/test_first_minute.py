@@ -154,12 +154,13 @@ def test_the_standard_pipeline_is_laid_out_left_to_right(tmp_path: Path) -> None
     assert pipeline.node("file").params["path"] == "readings.csv"  # beside the pipeline: relative
     assert pipeline.node("columns").params["drop"] == ["reading_id", "station"]
     assert pipeline.node("split").params["target"] == "label" == found.target
-    main_line = [pipeline.node(i).position for i in ids if i != "mlp"]
+    main_line = [pipeline.node(i).position for i in ids if i not in ("mlp", "export")]
     assert [y for _, y in main_line] == [0.0] * len(main_line)
     xs = [x for x, _ in main_line]
     assert xs == sorted(xs) and len(set(xs)) == len(xs)
     train_x = pipeline.node("train").position[0]
     assert pipeline.node("mlp").position[0] < train_x and pipeline.node("mlp").position[1] > 0
+    assert pipeline.node("export").position == (xs[-1], pipeline.node("mlp").position[1])  # under evaluate
     for link in pipeline.links:  # every wire runs left to right
         assert pipeline.node(link.source).position[0] < pipeline.node(link.target).position[0]
     assert not pipeline.problems()

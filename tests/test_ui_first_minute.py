@@ -157,6 +157,14 @@ def test_a_dropped_file_becomes_a_trained_exported_model(qtbot, window, tmp_path
     assert json.loads((bundle / "manifest.json").read_text())["kind"] == "model-workbench-bundle"
     assert result.nodes["evaluate"].metrics["accuracy"] > 0.7
     assert "readings.csv" in window.files.recent("recent_data")[0]
+    # predictions written by the app carry the input columns
+    results = window.panels.results
+    written: list = []
+    assert results.predict_file(data, tmp_path / "predicted.csv", on_done=written.append)
+    qtbot.waitUntil(lambda: bool(written), timeout=60_000)
+    predicted = pd.read_csv(tmp_path / "predicted.csv")
+    assert list(predicted.columns)[:6] == ["reading_id", "site", "label", "temp_c", "humidity", "station"]
+    assert "prediction" in predicted.columns and len(predicted) == 200
     # Save suggests name.pipeline.json beside the data
     window.dialogs.save_answer = None
     window.files.save_as()

@@ -155,6 +155,9 @@ def create_window(files: list[str], registry: NodeRegistry | None = None) -> Mai
     window.first_paint = _FirstPaint(window)  # type: ignore[attr-defined]
     first_start = not settings.value("started_before", False, type=bool)
     if first_start and settings.value("window/geometry") is None:
+        screen = window.screen()
+        if screen is not None:  # without a window manager showMaximized() alone keeps the default size
+            window.setGeometry(screen.availableGeometry())
         window.showMaximized()  # the whole pipeline fits; later starts keep the user's size
     else:
         window.show()

@@ -17,8 +17,8 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -133,18 +133,22 @@ class DataDialog(QDialog):
         form = QFormLayout()
         form.addRow("Predict", self.target)
         form.addRow("Task", self.task)
-        buttons = QDialogButtonBox()
+        buttons = QHBoxLayout()  # Cancel, Build only, then the primary action at the right
         self.run_button = QPushButton("Build and run")
         self.run_button.setToolTip(
             "Build the pipeline on the canvas and train, evaluate and export the model"
         )
         self.build_button = QPushButton("Build only")
+        self.build_button.setToolTip("Build the pipeline on the canvas without running it")
+        self.cancel_button = QPushButton("Cancel")
         self.run_button.setDefault(True)
         self.run_button.setAutoDefault(True)
-        buttons.addButton(self.run_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(self.build_button, QDialogButtonBox.ButtonRole.ApplyRole)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        buttons.rejected.connect(self.reject)
+        self.build_button.setAutoDefault(False)
+        self.cancel_button.setAutoDefault(False)
+        buttons.addStretch(1)
+        for button in (self.cancel_button, self.build_button, self.run_button):
+            buttons.addWidget(button)
+        self.cancel_button.clicked.connect(self.reject)
         self.run_button.clicked.connect(lambda: self._accept(True))
         self.build_button.clicked.connect(lambda: self._accept(False))
         layout = QVBoxLayout(self)
@@ -153,7 +157,7 @@ class DataDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.reason)
         layout.addWidget(self.plan)
-        layout.addWidget(buttons)
+        layout.addLayout(buttons)
         self._set_enabled(False)
         self.resize(720, 520)
         self._cancelled = threading.Event()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".tab", ".parquet", ".pq", ".xlsx", ".xlsm", ".xls", ".json",
                  ".jsonl", ".ndjson")  # fmt: skip
-STEP_X, MODEL_Y = 250.0, 170.0
+STEP_X, MODEL_Y = 235.0, 170.0  # nodes are 200 wide; evaluate and export share the last column
 
 
 def is_data_file(path: str | Path) -> bool:
@@ -116,7 +116,7 @@ def standard_pipeline(
     evaluate = add("evaluate.metrics", "evaluate")
     pipeline.connect(train, "model", evaluate, "model")
     pipeline.connect(last, port, evaluate, "dataset")
-    export = add("deploy.export", "export")
+    export = pipeline.add("deploy.export", "export", position=((column - 1) * STEP_X, MODEL_Y)).id  # under it
     pipeline.connect(train, "model", export, "model")
     pipeline.connect(last, port, export, "dataset")
     return pipeline, guessed

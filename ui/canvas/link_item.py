@@ -21,7 +21,7 @@ def wire_path(start: QPointF, end: QPointF, around: QRectF | None = None) -> QPa
     is routed out of the output, below both nodes and into the input: a curve would cross the nodes' bodies
     and ports, where it looks like a wire into another port.
     """
-    if around is not None and end.x() < start.x() + 2 * STUB:
+    if around is not None and end.x() < start.x():
         return routed_path(start, end, around.bottom() + CLEARANCE)
     dx = max(40.0, abs(end.x() - start.x()) * 0.5)
     path = QPainterPath(start)

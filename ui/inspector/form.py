@@ -25,6 +25,8 @@ class Inspector(QScrollArea):
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
+        # The form fits the dock's width (editors shrink, labels wrap); only a long form scrolls, vertically.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.document = document
         self.node_id: str | None = None
         self.editors: dict[str, Editor] = {}

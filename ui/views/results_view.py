@@ -280,7 +280,7 @@ class ResultsView(QWidget):
             from workbench.tabular.io import read_table
 
             predictor = Predictor.from_any(model)
-            prediction = predictor.predict(read_table(source), proba=True)
+            prediction = predictor.predict(read_table(source), proba=True, keep=[])  # with the input columns
             return write_table(prediction.table, target), prediction
 
         self._start(f"Predicting {Path(source).name}…", work, on_done)
@@ -312,8 +312,12 @@ class ResultsView(QWidget):
             callback(result)
 
     def _ask_folder(self) -> Path | None:
-        chosen = QFileDialog.getExistingDirectory(self, "Export bundle into folder")
-        return Path(chosen) / "bundle" if chosen else None
+        """A new folder's name (typed, as a save dialog allows); the bundle is written into it."""
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Export bundle as a new folder", str(Path.home() / "model-bundle"), "Bundle folder (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )  # fmt: skip
+        return Path(chosen) if chosen else None
 
     def _ask_input(self) -> Path | None:
         chosen, _ = QFileDialog.getOpenFileName(self, "Table to predict", "", TABLE_FILTER)
