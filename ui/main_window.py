@@ -23,6 +23,7 @@ from ui.inspector import Inspector
 from ui.palette import Palette, QuickAdd
 from ui.panels import Panels
 from ui.runner import RunController
+from ui.sweep_dialog import install_experiments
 from ui.views.data_view import FilePreviews, schema_of, upstream_schema
 from ui.views.log_view import LogView
 from workbench import events as E
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.panels = Panels(self)
+        self.experiments = install_experiments(self)  # the Runs dock and Run ▸ Sweep…
         self.panels.data.attach_previews(self.previews)
         from ui import start_page
 

@@ -12,7 +12,7 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -22,6 +22,7 @@ from workbench.execution.context import CancelToken
 from workbench.execution.executor import Executor, RunResult
 from workbench.graph import Pipeline
 
+Job = Callable[[Pipeline, "QtReporter", CancelToken, str], Any]
 EMIT_INTERVAL_S = 1 / 30
 GEN2_EVERY = 200  # generation-1 collections per full collection during a run (Python's default: 10)
 SWITCH_INTERVAL_S = 0.001  # GIL hand-off wait for the GUI thread (default 5 ms); effect on stalls small
@@ -70,10 +71,12 @@ class RunThread(QThread):
         reporter: QtReporter,
         token: CancelToken,
         device: str = "auto",
+        job: Job | None = None,
     ) -> None:
         super().__init__()
         self.executor, self.pipeline, self.targets = executor, pipeline, targets
         self.reporter, self.token, self.device = reporter, token, device
+        self.job = job
 
     def run(self) -> None:
         # Objects that exist now (Qt, torch, pandas modules) are not rescanned by the generation-2
@@ -84,9 +87,12 @@ class RunThread(QThread):
         previous_switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # the GUI thread gets the GIL back sooner
         try:
-            result: Any = self.executor.run(
-                self.pipeline, self.targets, reporter=self.reporter, token=self.token, device=self.device
-            )
+            if self.job is not None:  # e.g. a sweep: many runs, the same reporter, token and live view
+                result: Any = self.job(self.pipeline, self.reporter, self.token, self.device)
+            else:
+                result = self.executor.run(
+                    self.pipeline, self.targets, reporter=self.reporter, token=self.token, device=self.device
+                )
         except Exception as exc:  # noqa: BLE001 - e.g. a cycle; the GUI shows it, the app stays alive
             result = exc
         finally:
@@ -145,7 +151,15 @@ class RunController(QObject):
     def is_running(self) -> bool:
         return self.thread is not None and self.thread.isRunning()
 
-    def run(self, pipeline: Pipeline, targets: Iterable[str] | None = None, device: str = "auto") -> bool:
+    def run(
+        self,
+        pipeline: Pipeline,
+        targets: Iterable[str] | None = None,
+        device: str = "auto",
+        job: Job | None = None,
+    ) -> bool:
+        """Start a run of ``pipeline`` (a snapshot of it) in the worker thread; ``job(pipeline, reporter,
+        token, device)`` replaces the single run (a sweep) and should return a RunResult to show."""
         if self.thread is not None:
             return False
         try:
@@ -163,6 +177,7 @@ class RunController(QObject):
             self.reporter,
             self.token,
             device,
+            job,
         )
         self.thread.done.connect(self._thread_done)
         self.thread.start()

@@ -54,6 +54,7 @@ class TrialInfo:
     epochs: int = 0
     seconds: float = 0.0
     message: str = ""
+    partial: float | None = None  # a pruned trial's best objective value before it was stopped, if known
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -210,9 +211,7 @@ class Sweep:
         optuna = _optuna()
         seed = int(self.config["seed"]) + seed_offset  # a continued sweep does not replay its first draws
         kind = self.config["sampler"]
-        if kind == "grid":
-            sampler = optuna.samplers.GridSampler({p.key: p.grid_values() for p in self.space}, seed=seed)
-        elif kind == "random":
+        if kind in ("grid", "random"):  # grid points are enqueued one by one (see _next_grid_point)
             sampler = optuna.samplers.RandomSampler(seed=seed)
         else:
             sampler = optuna.samplers.TPESampler(seed=seed)
@@ -235,7 +234,7 @@ class Sweep:
     def trials(self) -> list[TrialInfo]:
         if not (self.folder / JOURNAL).exists():
             return []
-        return [_info(t) for t in self.study().trials]
+        return [_info(t, self.direction) for t in self.study().trials]
 
     def best(self) -> TrialInfo | None:
         done = [t for t in self.trials() if t.state == "complete" and t.value is not None]
@@ -345,6 +344,10 @@ class Sweep:
 
         optuna = _optuna()
         t0 = time.perf_counter()
+        if self.config["sampler"] == "grid":
+            point = self._next_grid_point(study)
+            if point is not None:
+                study.enqueue_trial(point)
         trial = study.ask()
         values = {p.key: p.suggest(trial) for p in self.space}
         pipeline = Pipeline.from_json(self.config["pipeline"], base.registry, source="<sweep trial>")
@@ -376,6 +379,7 @@ class Sweep:
         trial.set_user_attr("run_id", run.run_id)
         trial.set_user_attr("epochs", epochs)
         trial.set_user_attr("seconds", round(run.seconds, 3))
+        trial.set_user_attr("partial_is_objective", hook.direct)
         state, value, message = "complete", metrics.get(self.metric), ""
         if hook.pruned:
             state = "pruned"
@@ -400,14 +404,26 @@ class Sweep:
         if run.run_dir is not None:
             with contextlib.suppress(Exception), ExperimentStore() as store:  # history, not the sweep itself
                 store.update(run.run_id, trial_state=state)
-        info = TrialInfo(trial.number, state, value if state == "complete" else None, values, run.run_id, epochs,
-                         run.seconds, message)  # fmt: skip
+        info = _info(study._storage.get_trial(trial._trial_id), self.direction)
         reporter(
             E.LogRecord("info", f"sweep {self.sweep_id}: trial {trial.number} {describe(info, self.metric)}")
         )
         result.overhead_s.append(overhead + hook.seconds + (time.perf_counter() - t1))
         result.train_s.append(train_s)
         return info, run
+
+    def _next_grid_point(self, study: Any) -> dict[str, Any] | None:
+        """The first grid point (in a seeded shuffled order) no counted trial has tried. Optuna's GridSampler
+        calls ``study.stop()`` when the grid is done, which ask/tell does not allow."""
+        import itertools
+        import random
+
+        optuna = _optuna()
+        axes = [[(p.key, v) for v in p.grid_values()] for p in self.space]
+        points = [dict(combo) for combo in itertools.product(*axes)]
+        random.Random(int(self.config["seed"])).shuffle(points)
+        tried = {json.dumps(t.params, sort_keys=True) for t in study.trials if _counts(t, optuna)}
+        return next((p for p in points if json.dumps(p, sort_keys=True) not in tried), None)
 
     def _existing(self) -> list[Any]:
         return self.study().trials if (self.folder / JOURNAL).exists() else []
@@ -455,6 +471,7 @@ class _PruneHook:
         self.trial, self.metric, self.direction = trial, metric, direction
         self.token, self.reporter = token, reporter
         self.node_id = ""
+        self.direct = False  # the per-epoch figure is the objective itself (not the validation loss)
         self.pruned = False
         self.seconds = 0.0
 
@@ -464,6 +481,7 @@ class _PruneHook:
             if event.node_id == self.node_id:
                 began = time.perf_counter()
                 value = intermediate(event.values, self.metric, self.direction)
+                self.direct = _EPOCH_NAME.get(self.metric, self.metric) in event.values
                 if value is not None:
                     self.trial.report(value, int(event.step))
                     if self.trial.should_prune():
@@ -499,10 +517,14 @@ def _close_stale(study: Any, optuna: Any) -> None:
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
-def _info(trial: Any) -> TrialInfo:
+def _info(trial: Any, direction: str) -> TrialInfo:
     state = trial.state.name.lower()
     if state == "fail":
         state = "interrupted" if trial.user_attrs.get("interrupted") else "failed"
+    partial = None
+    if state == "pruned" and trial.user_attrs.get("partial_is_objective") and trial.intermediate_values:
+        pick = min if direction == "minimize" else max
+        partial = float(pick(trial.intermediate_values.values()))
     return TrialInfo(
         trial.number,
         state,
@@ -512,6 +534,7 @@ def _info(trial: Any) -> TrialInfo:
         int(trial.user_attrs.get("epochs", 0)),
         float(trial.user_attrs.get("seconds", 0.0)),
         str(trial.user_attrs.get("message", "")),
+        partial,
     )
 
 
