@@ -71,7 +71,7 @@ def self_test() -> int:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     env.pop("PYTHONPATH", None)
     print("build: running the frozen self-test", flush=True)
-    done = subprocess.run([str(EXE), "--self-test"], env=env, timeout=900)
+    done = subprocess.run([str(EXE), "--self-test", "--sweep", "3"], env=env, timeout=900)
     if done.returncode != 0:
         print(f"build: frozen self-test failed (exit {done.returncode})", file=sys.stderr)
         return done.returncode

@@ -31,6 +31,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     parser.add_argument("--out", help="keep the run folder, bundle and predictions here (default: temporary)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole test")
+    parser.add_argument(
+        "--sweep", type=int, default=0, metavar="N", help="also run an N-trial sweep from the sweep dialog"
+    )
     return parser.parse_args([a for a in argv if a != "--self-test"])
 
 
@@ -255,11 +258,47 @@ def _run(args: argparse.Namespace, out: Path, report: dict[str, Any]) -> None:
     _step(report, "predict", began, ok and rows > 0, rows=rows,
           error=str(outcome) if isinstance(outcome, Exception) else None)  # fmt: skip
 
+    if args.sweep:
+        began = time.perf_counter()
+        found = _sweep(window, args.sweep, train_nodes, left)
+        report["sweep"] = found
+        finished = sum(found.get(state, 0) for state in ("complete", "pruned"))
+        _step(report, "sweep", began, finished == args.sweep and found.get("complete", 0) > 0, **found)
+
     window.runner.shutdown()
     window.document.close()
     window.hide()
     window.deleteLater()
     app.processEvents()
+
+
+def _sweep(window: Any, trials: int, train_nodes: set[str], left: Callable[[], float]) -> dict[str, Any]:
+    """Run an N-trial sweep of the learning rate from the sweep dialog (Optuna in the frozen app)."""
+    import optuna
+
+    dialog = window.experiments.open_sweep()
+    key = next((f"{n}.lr" for n in sorted(train_nodes) if f"{n}.lr" in [r.key for r in dialog.rows]), None)
+    if key is None:
+        return {"error": "no training node with a learning rate to sweep"}
+    dialog.choose(key, "1e-4:1e-1:log")
+    dialog.trials_box.setValue(trials)
+    dialog.prune_startup = 1
+    if not dialog.start():
+        return {"error": dialog.status.text()}
+    wait_until(lambda: not dialog.running, left())
+    if dialog.running:
+        window.runner.stop()
+        wait_until(lambda: not dialog.running, 30)
+    states = [t.state for t in dialog.trials]
+    best = dialog.sweep.best() if dialog.sweep is not None else None
+    dialog.hide()
+    return {
+        "optuna": optuna.__version__,
+        "trials": len(states),
+        **{state: states.count(state) for state in sorted(set(states))},
+        "best": best.value if best is not None else None,
+        "status": dialog.status.text(),
+    }
 
 
 def _prediction_input(result: Any, dataset: Any, out: Path) -> Path:
