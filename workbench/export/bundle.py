@@ -37,7 +37,7 @@ from workbench import __version__
 from workbench.errors import UserError
 from workbench.export import model_card
 from workbench.export import target as T
-from workbench.export.parity import RTOL, TOLERANCE, ParityResult, check_parity, file_sha256
+from workbench.export.parity import RTOL, TOLERANCE, ParityResult, check_parity
 
 BUNDLE_FORMAT = 1
 ONNX_INPUT = "features"
@@ -308,7 +308,7 @@ def _seal(staging: Path, manifest: dict[str, Any], prep: dict[str, Any]) -> None
     """Write the model card and the manifest with the checksum of every file (again after a change)."""
     write_file(staging / "README.md", model_card.render(manifest, prep))
     manifest["files"] = {
-        name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+        name: {"sha256": T.file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
         for name in FILES
     }
     _write_json(staging / "manifest.json", manifest)

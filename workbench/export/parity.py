@@ -8,11 +8,12 @@ onnxruntime runs with intra-op spinning off: spinning ORT threads slow torch in 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from workbench.export.target import file_sha256
 
 TOLERANCE = 1e-4  # absolute part, in output units (logits for classes)
 RTOL = 1e-5  # relative part, against the output's own scale
@@ -116,14 +117,6 @@ def ort_session(onnx_path: str | Path, threads: int = 0):  # noqa: ANN201 - onnx
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_parity(

@@ -11,7 +11,6 @@ loaded: ``torch.export.load`` falls back to unpickling. Every problem is one Use
 
 from __future__ import annotations
 
-import hashlib
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +20,7 @@ if TYPE_CHECKING:  # zipfile and tempfile load lazily: the model nodes import th
     import zipfile
 
 from workbench.errors import UserError
+from workbench.export.target import file_sha256
 
 MANIFEST = "manifest.json"
 # What the model nodes allow (workbench/nodes/model.py builds its parameter specs from these numbers), so an
@@ -58,14 +58,6 @@ def _files() -> tuple[str, ...]:
     from workbench.export.bundle import FILES
 
     return tuple(FILES)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _template() -> Any:
@@ -236,7 +228,7 @@ def _verify(path: Path, entry: Any, source: Path) -> None:
     if path.is_symlink():
         raise UserError(f"bundle {source}: {name} is a link; a bundle holds plain files, re-export it")
     size = entry.get("bytes")
-    if (size is not None and path.stat().st_size != size) or _sha256(path) != entry["sha256"]:
+    if (size is not None and path.stat().st_size != size) or file_sha256(path) != entry["sha256"]:
         raise UserError(
             f"bundle {source}: {name} was changed after export (checksum mismatch); "
             "restore the file or re-export the model"

@@ -120,12 +120,12 @@ def changed_files(folder: Path) -> list[str]:
         if not path.exists() and not path.is_symlink():
             continue
         expected = files.get(name, {}).get("sha256") if isinstance(files.get(name), dict) else None
-        if path.is_symlink() or not path.is_file() or expected != _sha256(path):
+        if path.is_symlink() or not path.is_file() or expected != file_sha256(path):
             changed.append(name)
     return changed
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
