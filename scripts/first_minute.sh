@@ -2,7 +2,7 @@
 # The first minute, measured in a real window: a new user's own CSV (one the project does not ship) dropped
 # on the app, the guess accepted, and the time until the exported, parity-checked bundle is on disk.
 #
-#   scripts/first_minute.sh [OUT_DIR]     (default docs/screenshots; screenshots and the app log land there)
+#   scripts/first_minute.sh [OUT_DIR]     (default docs/screenshots; the app log goes to build/first-minute/)
 #
 # It starts Xvfb (1440x900), the app as on a first start (fresh settings: maximised, quick start open), and a
 # tiny drag source window holding the file (a second X client: the drop crosses applications through XDND as
@@ -10,12 +10,13 @@
 #   action 1  drag the file from the source window and drop it on the canvas
 #   action 2  press Enter in the dialog ("Build and run", the default button: accept the guessed target)
 # and the script waits for the bundle's manifest.json. It prints the action count and the seconds from the
-# drop to the bundle. Then LOOK at the screenshots: 06-drop-dialog.png (the dialog with the guess) and
-# 07-first-model.png (the pipeline run, results shown).
+# drop to the bundle. Then LOOK at the screenshots: 06-first-minute-start.png (the app and the file before the
+# drop), 07-drop-dialog.png (the dialog with the guess) and 08-first-model.png (the pipeline run, results shown).
 set -eu
 cd "$(dirname "$0")/.."
 out=${1:-docs/screenshots}
-mkdir -p "$out"
+mkdir -p "$out" build/first-minute
+log=build/first-minute/app.log
 python=${PYTHON:-.venv/bin/python}
 work=$(mktemp -d)
 xpid=""; apid=""; spid=""
@@ -48,7 +49,7 @@ xpid=$!
 for _ in $(seq 50); do [ -s "$dfile" ] && break; sleep 0.1; done
 export DISPLAY=":$(head -1 "$dfile")"
 
-"$python" -m ui.app > "$out/first-minute.log" 2>&1 &
+"$python" -m ui.app > "$log" 2>&1 &
 apid=$!
 for _ in $(seq 120); do xdotool search --name "Model Workbench" >/dev/null 2>&1 && break; sleep 0.5; done
 sleep 6  # the quick start opens after the first paint; torch warms up in the background (busy 2 cores)
@@ -86,7 +87,7 @@ PY
 spid=$!
 for _ in $(seq 60); do xdotool search --name "file-source" >/dev/null 2>&1 && break; sleep 0.5; done
 sleep 1
-import -window root "$out/05b-before-drop.png" 2>/dev/null || true
+import -window root "$out/06-first-minute-start.png"
 
 # 4. Action 1: drag the file onto the canvas (press, a few moves, release), as a hand would.
 xdotool mousemove 150 845
@@ -106,10 +107,10 @@ for _ in $(seq 60); do
   [ -n "$dialog" ] && break
   sleep 0.25
 done
-[ -n "$dialog" ] || { echo "first_minute: no dialog after the drop; see $out/first-minute.log" >&2; exit 1; }
+[ -n "$dialog" ] || { echo "first_minute: no dialog after the drop; see $log" >&2; exit 1; }
 kill "$spid" 2>/dev/null || true  # the drop has its data now; the file source stays out of the screenshots
 sleep 2  # a person reads the guess (the file is read and guessed in well under a second)
-import -window root "$out/06-drop-dialog.png"
+import -window root "$out/07-drop-dialog.png"
 
 # 5. Action 2: Enter accepts the guess ("Build and run" is the default button).
 xdotool windowfocus --sync "$dialog" 2>/dev/null || true
@@ -124,9 +125,9 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 done_at=$(date +%s.%N)
-[ -n "$manifest" ] || { echo "first_minute: no bundle within 120 s; see $out/first-minute.log" >&2; exit 1; }
+[ -n "$manifest" ] || { echo "first_minute: no bundle within 120 s; see $log" >&2; exit 1; }
 sleep 3  # the results fill in
-import -window root "$out/07-first-model.png"
+import -window root "$out/08-first-model.png"
 
 "$python" - "$drop_at" "$accept_at" "$done_at" "$manifest" <<'PY'
 import json
@@ -143,4 +144,4 @@ metrics = manifest.get("metrics") or {}
 shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float) and not k.startswith("val_"))
 print(f"target: {manifest.get('target', '?')}; test metrics: {shown or 'n/a'}")
 PY
-echo "screenshots: $out/06-drop-dialog.png $out/07-first-model.png (look at them)"
+echo "screenshots: $out/06-first-minute-start.png $out/07-drop-dialog.png $out/08-first-model.png (look at them)"

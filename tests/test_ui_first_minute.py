@@ -275,7 +275,8 @@ def test_start_page_offers_data_recent_files_and_examples(qtbot, window, tmp_pat
     page = window.start_page
     assert page.isVisible()  # nothing open
     assert "open_data" in page.buttons and "example:quickstart" in page.buttons
-    assert "The classic first network" in page.buttons["example:quickstart"].text()
+    assert page.buttons["example:quickstart"].text() == "Quickstart"
+    assert "The classic first network" in page.buttons["example:quickstart"].toolTip()
     page.buttons["example:quickstart"].click()
     assert window.document.pipeline.nodes and not page.isVisible()
     assert window.windowTitle().startswith("Quickstart")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -116,7 +117,10 @@ class DataDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        for index in range(4):
+            header.setSectionResizeMode(index, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the note takes the rest
         self.target = QComboBox()
         self.target.setObjectName("targetChoice")
         self.target.activated.connect(self._target_chosen)
@@ -221,7 +225,6 @@ class DataDialog(QDialog):
                     cell.setForeground(QColor("#94a3b8"))
                     cell.setToolTip(f"Left out of the model: {column.note}")
                 self.table.setItem(row, index, cell)
-        self.table.resizeColumnsToContents()
 
     @Slot(int)
     def _target_chosen(self, index: int) -> None:

@@ -8,16 +8,18 @@ node, or when the user picks "Empty canvas".
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
 SHOWN = 5
+LINE = 72  # characters of an example's description on the page (the tooltip has it all)
 
 
 def example_line(path: Path) -> tuple[str, str]:
@@ -28,8 +30,10 @@ def example_line(path: Path) -> tuple[str, str]:
         meta = {}
     title = str(meta.get("title") or path.name.split(".")[0].replace("_", " ").title())
     text = str(meta.get("description") or "")
-    first = text.split(". ")[0].rstrip(".")
-    return title, first + ("." if first else "")
+    first = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0] if text else ""
+    if len(first) > LINE:
+        first = first[: first.rfind(" ", 0, LINE)].rstrip(",;:") + "…"
+    return title, first
 
 
 class StartPage(QFrame):
@@ -47,9 +51,22 @@ class StartPage(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.setMaximumWidth(760)
-        self.layout_ = QVBoxLayout(self)
+        self.inner = QWidget()
+        self.layout_ = QVBoxLayout(self.inner)
         self.layout_.setContentsMargins(24, 18, 24, 18)
+        self.scroll = QScrollArea()  # a short canvas scrolls the page instead of squeezing its rows
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.buttons: dict[str, QPushButton] = {}
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        hint = self.inner.sizeHint()
+        return QSize(hint.width() + 4, hint.height() + 4)
 
     def _button(self, key: str, text: str, tip: str, flat: bool = True) -> QPushButton:
         button = QPushButton(text)
@@ -68,8 +85,8 @@ class StartPage(QFrame):
             if widget is not None:
                 widget.deleteLater()
         self.buttons = {}
-        heading = QLabel("Start with your own data")
-        heading.setObjectName("nodeTitle")
+        heading = QLabel("<span style='font-size: 16pt; font-weight: 600'>Start with your own data</span>")
+        heading.setTextFormat(Qt.TextFormat.RichText)
         self.layout_.addWidget(heading)
         hint = QLabel(
             "Drop a CSV, Parquet, Excel or JSON file anywhere in this window, or open one: the columns are "
@@ -92,15 +109,24 @@ class StartPage(QFrame):
         self.layout_.addLayout(grid)
         if examples:
             self.layout_.addWidget(self._section("Examples"))
-            for path in examples:
+            rows = QGridLayout()
+            rows.setColumnStretch(1, 1)
+            rows.setVerticalSpacing(0)
+            for row, path in enumerate(examples):
                 title, line = example_line(path)
-                button = self._button(f"example:{path.stem.split('.')[0]}", f"{title} — {line}", str(path))
+                button = self._button(f"example:{path.stem.split('.')[0]}", title, f"{title}: {line}")
                 button.clicked.connect(lambda checked=False, p=path: self.open_example.emit(p))
-                self.layout_.addWidget(button)
+                about = QLabel(line)
+                about.setObjectName("nodeHelp")
+                about.setToolTip(line)
+                about.setMinimumWidth(80)
+                rows.addWidget(button, row, 0)
+                rows.addWidget(about, row, 1)
+            self.layout_.addLayout(rows)
         empty = self._button("empty", "Empty canvas", "Hide this page and build a pipeline by hand")
         empty.clicked.connect(self.dismissed)
         self.layout_.addWidget(empty, 0, Qt.AlignmentFlag.AlignRight)
-        self.adjustSize()
+        self.inner.adjustSize()
 
     def _section(self, text: str) -> QLabel:
         label = QLabel(f"<b>{text}</b>")

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from ui import theme
 from ui.canvas.port_item import PortItem
+from ui.inspector.editors import zero_label
 from workbench import events as E
 from workbench.graph import Node
 from workbench.nodes.base import NodeSpec
@@ -49,7 +50,7 @@ def summary_lines(node: Node, spec: NodeSpec | None, limit: int = 2) -> list[str
         if isinstance(value, list):
             text = ", ".join(str(v.get("units", v)) if isinstance(v, dict) else str(v) for v in value)
         else:
-            text = str(value)
+            text = (zero_label(param) if value == 0 and param else "") or str(value)  # "Epochs: auto"
         label = param.title if param else name
         lines.append(f"{label}: {text}")
     return lines

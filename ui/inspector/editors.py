@@ -7,6 +7,7 @@ form turns that into a SetParam command. Text editors commit on Enter/focus-out,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,12 @@ class Editor:
         """Upstream table columns (name -> kind) when known; column editors offer them."""
 
 
+def zero_label(spec: P.Param) -> str:
+    """What 0 means for an int whose help says so ("0 = auto: …" → "auto"; also all, off), else ""."""
+    found = re.search(r"\b0 = (auto|all|off)\b", spec.help or "")
+    return found.group(1) if found and getattr(spec, "minimum", None) == 0 else ""
+
+
 class IntEditor(Editor):
     merges = True
 
@@ -67,6 +74,7 @@ class IntEditor(Editor):
             spec.minimum if spec.minimum is not None else -INT_LIMIT,
             spec.maximum if spec.maximum is not None else INT_LIMIT,
         )
+        box.setSpecialValueText(zero_label(spec))  # epochs 0 reads "auto", not a 0 that looks like a mistake
         box.setKeyboardTracking(False)
         super().__init__(spec, box, commit)
         box.valueChanged.connect(lambda v: self.commit(int(v)))
