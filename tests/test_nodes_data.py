@@ -129,10 +129,12 @@ def credit_table() -> pd.DataFrame:
 def test_split_and_prep_chain_end_to_end():
     out, log = run(transform.DataSplit, {"table": credit_table()}, target="default", seed=1)
     ds = out["dataset"]
-    assert isinstance(ds, Dataset) and ds.task == "classification" and ds.chain == []
+    assert isinstance(ds, Dataset) and ds.task == "classification"
+    # employment_years is 0 for the unemployed: data.split adds its "was zero" flag before any prep step
+    assert [s["op"] for s in ds.chain] == ["zero_flags"] and "employment_years__zero" in ds.features
     assert any("2100 train / 450 validation / 450 test" in line for line in log)
     imputed = run(transform.PrepImpute, {"dataset": ds}, strategy="median", indicators=True)[0]["dataset"]
-    assert "annual_income__missing" in imputed.features and ds.chain == []
+    assert "annual_income__missing" in imputed.features and len(ds.chain) == 1
     encoded = run(transform.PrepEncode, {"dataset": imputed}, max_categories=3)[0]["dataset"]
     assert "loan_purpose=__other__" in encoded.features
     scaled = run(transform.PrepScale, {"dataset": encoded}, method="robust")[0]["dataset"]
@@ -143,7 +145,7 @@ def test_split_and_prep_chain_end_to_end():
     assert len(balanced.test) == len(ds.test)
     tensors = to_tensors(balanced)
     assert tensors.x_train.shape == (len(balanced.train), len(balanced.features))
-    assert [s["op"] for s in balanced.chain] == ["impute", "onehot", "scale"]
+    assert [s["op"] for s in balanced.chain] == ["zero_flags", "impute", "onehot", "scale"]
 
 
 def test_prep_scale_refuses_text_columns():

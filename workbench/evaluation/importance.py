@@ -43,6 +43,9 @@ def feature_origins(chain: Sequence[dict], feature_names: Sequence[str]) -> dict
         elif op == "impute":
             for column in step.get("indicators", []):
                 origin[f"{column}__missing"] = origin.get(column, column)
+        elif op == "zero_flags":
+            for column in step["columns"]:
+                origin[f"{column}__zero"] = origin.get(column, column)
         elif op == "window" and step.get("target_input"):
             origin[f"{step['target']}__past"] = step["target"]
     return {name: origin.get(name, name) for name in feature_names}

@@ -36,7 +36,23 @@ def _column_notes(prep: dict[str, Any], column: str) -> str:
             notes.append(f"missing → {_fmt(step['fill'][column])}")
         elif step["op"] == "datetime" and column in step.get("columns", []):
             notes.append(f"date, used as {', '.join(step['parts'])}")
+        elif step["op"] == "zero_flags" and column in step.get("columns", []):
+            notes.append(
+                "also a 0/1 'was zero' input (zero and the smallest values are far apart in meaning)"
+            )
     return "; ".join(notes)
+
+
+def left_out(prep: dict[str, Any]) -> dict[str, str]:
+    """Columns of the training table that were left out of the features, with the reason recorded at the
+    split (a drop step that reads nothing: ID-like text such as names)."""
+    found: dict[str, str] = {}
+    for step in prep.get("steps", []):
+        if step["op"] == "drop" and step.get("reasons"):
+            for column in step["columns"]:
+                if column not in step.get("features_in", []):
+                    found[str(column)] = str(step["reasons"].get(column, ""))
+    return found
 
 
 def render(manifest: dict[str, Any], prep: dict[str, Any]) -> str:
@@ -68,6 +84,19 @@ def render(manifest: dict[str, Any], prep: dict[str, Any]) -> str:
         kind = manifest["input_schema"].get(column) or "?"
         lines.append(f"| `{column}` | {kind} | {_column_notes(prep, column)} |")
     lines += ["", "Extra columns are ignored. Values of the wrong kind are reported by column and row.", ""]
+    skipped = left_out(prep)
+    if skipped:
+        lines += [
+            "## Columns left out",
+            "",
+            "These columns of the training table are not used (nearly one different value per row: they identify "
+            "a row rather than describe it). To use one anyway, name it in `data.split`'s features and train again.",
+            "",
+            "| column | why |",
+            "|---|---|",
+        ]
+        lines += [f"| `{column}` | {why} |" for column, why in skipped.items()]
+        lines.append("")
     figures = [(k, v) for k, v in manifest.get("metrics", {}).items() if k in _METRIC_NAMES]
     if figures:
         lines += ["## Metrics at export (test split)", "", "| metric | value |", "|---|---|"]

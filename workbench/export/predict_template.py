@@ -200,6 +200,7 @@ _STEP_FIELDS = {  # op → (field, kind[, default]) besides op, features_in and 
     "ordinal": (("encodings", "list"),),
     "scale": (("columns", "names"), ("center", "nums"), ("scale", "scales")),
     "datetime": (("columns", "names"), ("parts", "names")),
+    "zero_flags": (("columns", "names"),),
     "drop": (("columns", "names"),),
     "window": (
         ("columns", "names"),
@@ -320,6 +321,11 @@ def _step_flow(f: _Fields, at: str, op: str, fields: dict, reads: list, avail: d
         for column in reads:
             del avail[column]
             _add(f, at, avail, [f"{column}.{part}" for part in fields["parts"]])
+    elif op == "zero_flags":
+        for column in reads:
+            if avail[column] in _TEXT_KINDS:
+                raise f.fail(f"{at}.columns", f"flags {column!r}, which is not a number at that point")
+        _add(f, at, avail, [f"{column}__zero" for column in reads])
     elif op == "drop":
         for column in reads:
             avail.pop(column, None)
@@ -554,7 +560,10 @@ def apply_step(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
             series = frame[column]
             mask = missing_mask(series)
             if mask.any():
-                if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+                if pd.api.types.is_integer_dtype(series) and _number(fill) and fill != int(fill):
+                    values = series.to_numpy(dtype=np.float64, na_value=np.nan)  # Int64 cannot hold 4.4
+                    out[column] = np.where(mask, fill, values)
+                elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
                     out[column] = series.mask(mask, fill)
                 else:
                     out[column] = series.astype(object).mask(mask, fill)
@@ -606,6 +615,12 @@ def apply_step(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
                 new[f"{column}.{part}"] = attribute.to_numpy(dtype=np.float32, na_value=np.nan)
         rest = frame.drop(columns=step["columns"])
         return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
+    if op == "zero_flags":  # a 0/1 "was exactly zero" column each; missing is not zero
+        out = frame.copy(deep=False)
+        for column in step["columns"]:
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            out[f"{column}__zero"] = (values == 0.0).astype(np.float32)
+        return out
     if op == "drop":
         return frame.drop(columns=[c for c in step["columns"] if c in frame.columns])
     if op == "window":

@@ -20,7 +20,9 @@ class DataSplit(NodeType):
         title="Split",
         category="transform",
         help="Choose the target and split rows into training, validation and test sets. Rows without a target "
-        "are dropped. Classes are stratified; with a time column the split keeps time order (no shuffling).",
+        "are dropped. Classes are stratified; with a time column the split keeps time order (no shuffling). "
+        "Date columns become year/month/day/weekday numbers here, before any fill or scale step; ID-like text "
+        "(nearly one value per row, e.g. names) is left out unless named in features.",
         inputs=(PortSpec("table", ports.TABLE),),
         outputs=_DS_OUT,
         params=(
@@ -36,7 +38,8 @@ class DataSplit(NodeType):
                 help="Off keeps the file's row order (time-ordered split without a time column).",
             ),
             Columns(
-                "features", help="Input columns; empty means every column except target and time column."
+                "features",
+                help="Input columns; empty means every column except target, time column and ID-like text.",
             ),
             Int("seed", 0, minimum=0),
         ),
@@ -44,6 +47,7 @@ class DataSplit(NodeType):
     )
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        from workbench.tabular.auto import derive_features
         from workbench.tabular.split import split_table
 
         dataset = split_table(
@@ -59,7 +63,9 @@ class DataSplit(NodeType):
             seed=params["seed"],
             log=ctx.log,
         )
-        return {"dataset": dataset}
+        # Derived columns (date parts, "was zero" flags) are made here, before any fill or scale step the
+        # user places next, so those steps treat them like every other number.
+        return {"dataset": derive_features(dataset, ctx.log)}
 
 
 class PrepImpute(NodeType):
@@ -96,9 +102,22 @@ class PrepImpute(NodeType):
             params["constant"],
             params["indicators"],
         )
-        gaps = sum(int(f[columns].isna().sum().sum()) for f in dataset.splits().values() if len(f))
-        ctx.log(f"filled {gaps:,} missing value(s) in {len(columns)} column(s) ({params['strategy']})")
+        ctx.log(_impute_line(dataset, columns, step, params["strategy"]))
         return {"dataset": fit.apply_to_dataset(dataset, step, ctx.log)}
+
+
+def _impute_line(dataset: Any, columns: list[str], step: dict, strategy: str) -> str:
+    """What prep.impute did, in counts that are true: values filled and the columns that held them (every
+    split), out of the columns checked; indicators only for columns with gaps in the training rows."""
+    from workbench.tabular.auto import count_missing
+
+    filled = count_missing(dataset, columns)
+    line = f"filled {sum(filled.values()):,} missing value(s) in {len(filled)} column(s) ({strategy})"
+    if len(filled) < len(columns):
+        line += f"; {len(columns)} column(s) checked, fill values kept for prediction"
+    if step.get("indicators"):
+        line += f"; {len(step['indicators'])} 'was missing' column(s) added"
+    return line
 
 
 class PrepEncode(NodeType):
@@ -134,7 +153,10 @@ class PrepEncode(NodeType):
         else:
             step = fit.fit_ordinal(dataset.train, dataset.features, columns)
         out = fit.apply_to_dataset(dataset, step, ctx.log)
-        ctx.log(f"{params['method']}: {len(columns)} column(s) -> {len(out.features)} features")
+        made = len(out.features) - (len(dataset.features) - len(columns))
+        ctx.log(
+            f"{params['method']}: {len(columns)} column(s) -> {made} column(s); {len(out.features)} features in all"
+        )
         return {"dataset": out}
 
 

@@ -144,7 +144,13 @@ def _apply_impute(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
         mask = missing_mask(series)
         if mask.any():
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                single[column] = series.mask(mask, fill).array
+                if _is_number(fill) and pd.api.types.is_integer_dtype(series) and fill != int(fill):
+                    # a mean of 4.4 does not fit a (nullable) integer column: the column becomes float64,
+                    # as the compiled plan and predict.py make it
+                    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                    single[column] = np.where(mask, fill, values)
+                else:
+                    single[column] = series.mask(mask, fill).array
             else:
                 single[column] = series.astype(object).mask(mask, fill).array
     if single:
@@ -234,6 +240,19 @@ def _apply_datetime(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFram
     return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
 
 
+def zero_flag_name(column: str) -> str:
+    return f"{column}__zero"
+
+
+def _apply_zero_flags(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
+    """A 0/1 "was exactly zero" column per listed column (missing is not zero); the column itself stays."""
+    flags = {
+        zero_flag_name(c): (frame[c].to_numpy(dtype=np.float64, na_value=np.nan) == 0.0).astype(np.float32)
+        for c in step["columns"]
+    }
+    return assign_columns(frame, [pd.DataFrame(flags, index=frame.index)])
+
+
 def _apply_drop(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
     return frame.drop(columns=[c for c in step["columns"] if c in frame.columns])
 
@@ -248,6 +267,7 @@ _APPLY: dict[str, Callable[[dict, pd.DataFrame, dict], pd.DataFrame]] = {
     "ordinal": _apply_ordinal,
     "scale": _apply_scale,
     "datetime": _apply_datetime,
+    "zero_flags": _apply_zero_flags,
     "drop": _apply_drop,
     "window": _apply_window,
 }

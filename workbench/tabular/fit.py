@@ -16,6 +16,7 @@ from workbench.tabular.chain import (
     dtypes_of,
     factorize_text,
     onehot_names,
+    zero_flag_name,
 )
 from workbench.tabular.dataset import Dataset, column_kind, plain
 from workbench.tabular.vocabulary import DATE_PARTS
@@ -238,6 +239,16 @@ def fit_datetime(
         "parts": list(parts),
         "features_in": list(features),
         "features_out": out,
+    }
+
+
+def fit_zero_flags(features: list[str], columns: list[str]) -> dict:
+    """A 0/1 "was exactly zero" column after the features for each of ``columns`` (see auto.zero_inflated)."""
+    return {
+        "op": "zero_flags",
+        "columns": list(columns),
+        "features_in": list(features),
+        "features_out": list(features) + [zero_flag_name(c) for c in columns],
     }
 
 

@@ -21,6 +21,7 @@ from workbench.tabular.chain import (
     make_windows,
     onehot_names,
     required_columns,
+    zero_flag_name,
 )
 
 # The chain runs over a dict of column arrays instead of DataFrames. Plain numeric columns stay lazy (_Num: raw
@@ -278,6 +279,9 @@ def _run_step(step: dict, compiled: Any, env: dict[str, Any], stats: dict, pre: 
     elif op == "datetime":
         frame = pd.DataFrame({c: _value(env.pop(c)) for c in step["columns"]}, copy=False)
         env.update((name, series.to_numpy()) for name, series in _apply_datetime(step, frame, stats).items())
+    elif op == "zero_flags":
+        for column in step["columns"]:
+            env[zero_flag_name(column)] = (_float64(_value(env[column])) == 0.0).astype(np.float32)
     elif op == "drop":
         for column in step["columns"]:
             env.pop(column, None)

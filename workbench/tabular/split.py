@@ -15,12 +15,33 @@ MAX_CLASSES_FOR_NUMBERS = 20
 # ID or free text: most classes can never be both learned and checked (a stratified split needs 3 rows of
 # a class to put one in each of train, validation and test).
 MIN_ROWS_PER_CLASS = 2
+# A text FEATURE is left out by default only when it is nearly unique (fewer than 1.1 rows per value: names,
+# ticket or order numbers): one-hot encoding it gives top-20 columns of one row each, pure noise. A column
+# with some repeats (many_categories' 10,000 codes in 12,000 rows) stays and is capped by the encoder.
+ROWS_PER_ID_VALUE = 1.1
+# The fewest training rows a regression is fitted on (a model, a scale and a fill value from fewer rows say
+# nothing); a classification needs a training row of every class instead (stratification puts it there).
+MIN_TRAIN_ROWS = 5
 
 
-def looks_like_id(distinct: int, rows: int) -> bool:
+def looks_like_id(distinct: int, rows: int, rows_per_value: float = MIN_ROWS_PER_CLASS) -> bool:
     """An ID or free text rather than classes to learn: many values, too few rows per value (data.split refuses
-    such a target; the target guess and ``workbench new`` leave such columns out)."""
-    return distinct > MAX_CLASSES_FOR_NUMBERS and distinct * MIN_ROWS_PER_CLASS > rows
+    such a target and leaves such text features out; the target guess and ``workbench new`` leave them out)."""
+    return distinct > MAX_CLASSES_FOR_NUMBERS and distinct * rows_per_value > rows
+
+
+def id_like_columns(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, str]:
+    """Text columns of ``columns`` that are nearly unique per row, with the reason shown to the user."""
+    found = {}
+    for column in columns:
+        series = frame[column]
+        if column_kind(series) != "category":
+            continue
+        values = series.dropna()
+        distinct = int(values.nunique())
+        if looks_like_id(distinct, len(values), ROWS_PER_ID_VALUE):
+            found[str(column)] = f"ID-like text: {distinct:,} different values in {len(values):,} rows"
+    return found
 
 
 def detect_task(target: pd.Series) -> str:
@@ -100,8 +121,9 @@ def split_table(
         if not pd.api.types.is_numeric_dtype(frame[target]):
             raise UserError(f"data.split: regression needs a numeric target; {target!r} holds text")
     n = len(frame)
-    if n < 3:
+    if n < 3 and task == CLASSIFICATION:  # a regression gets _check_size's line, with the rows it needs
         raise UserError(f"data.split: only {n} row(s) with a target; at least 3 are needed")
+    left_out: dict[str, str] = {}
     if features:
         unknown = [c for c in features if c not in frame.columns]
         if unknown:
@@ -109,8 +131,15 @@ def split_table(
         feature_list = [c for c in features if c != target]
     else:
         feature_list = [c for c in frame.columns if c not in (target, time_column)]
+        left_out = id_like_columns(frame, feature_list)
+        feature_list = [c for c in feature_list if c not in left_out]
     if not feature_list:
-        raise UserError("data.split: no feature columns left besides the target; keep more columns")
+        extra = (
+            f" ({', '.join(left_out)} left out as ID-like; name them in features to use them)"
+            if left_out
+            else ""
+        )
+        raise UserError(f"data.split: no feature columns left besides the target{extra}; keep more columns")
     rng = np.random.default_rng(seed)
     ordered = False
     if time_column or not shuffle:
@@ -153,9 +182,20 @@ def split_table(
     if task == CLASSIFICATION and empty and not ordered:
         raise UserError(
             f"data.split: target {target!r} has {len(classes):,} classes in {n:,} rows, too few rows per class to "
-            f"put any in {' or '.join(empty)}; pick another target column, merge rare classes"
-            + _regression_hint(frame[target])
+            f"put any in {' or '.join(empty)} (a class needs at least "
+            f"{rows_needed(task, (val_fraction, test_fraction))[0]} rows for that); pick another target column, "
+            "merge rare classes, add rows" + _regression_hint(frame[target])
         )
+    _check_size(task, parts, (val_fraction, test_fraction))
+    if task == CLASSIFICATION:
+        rare = _rare_classes(
+            classes, pd.Index(classes).get_indexer(frame[target]), parts, (val_fraction, test_fraction)
+        )
+        if rare:
+            say(
+                f"class(es) too rare to appear in every held-out split, so the test figures say nothing about them: {rare}; "
+                f"a class needs at least {rows_needed(task, (val_fraction, test_fraction))[0]} rows"
+            )
     train, val, test = (frame.iloc[p].reset_index(drop=True) for p in parts)
     if task == CLASSIFICATION and train[target].nunique() < 2:
         raise UserError(
@@ -170,7 +210,13 @@ def split_table(
     say(
         f"{task}: {len(train)} train / {len(val)} validation / {len(test)} test rows, {len(feature_list)} features"
     )
-    return Dataset(
+    if left_out:
+        say(
+            f"left out {len(left_out)} ID-like text column(s), nearly one value per row: "
+            + "; ".join(f"{c} ({why.split(': ', 1)[1]})" for c, why in left_out.items())
+            + ". Name a column in data.split's features to use it anyway"
+        )
+    dataset = Dataset(
         train=train,
         val=val,
         test=test,
@@ -186,3 +232,62 @@ def split_table(
         seed=seed,
         dropped_rows=dropped,
     )
+    if not left_out:
+        return dataset
+    # Recorded in the chain (a drop step that reads nothing: prediction never asks for these columns) so the
+    # model and its bundle's model card can say what was left out and why.
+    record = {
+        "op": "drop",
+        "columns": list(left_out),
+        "reasons": dict(left_out),
+        "features_in": list(feature_list),
+        "features_out": list(feature_list),
+    }
+    return dataset.replace(chain=[record])
+
+
+def rows_needed(task: str, fractions: tuple[float, float]) -> tuple[int, int, int, int]:
+    """(total, train, validation, test): the fewest rows that give regression ``MIN_TRAIN_ROWS`` training rows
+    and one row to each held-out split with a fraction, or that give one class a row in every such split."""
+    train = MIN_TRAIN_ROWS if task == REGRESSION else 1
+    for n in range(train, 100_000):
+        n_val, n_test = _sizes(n, *fractions)
+        if n - n_val - n_test >= train and all(
+            size > 0 for size, fraction in zip((n_val, n_test), fractions, strict=True) if fraction > 0
+        ):
+            return n, n - n_val - n_test, n_val, n_test
+    return train, train, 0, 0  # pragma: no cover - fractions below 0.95 always fit
+
+
+def _check_size(task: str, parts: tuple[np.ndarray, ...], fractions: tuple[float, float]) -> None:
+    """One clear line when the table is too small for the split it is given, naming the rows it needs."""
+    sizes = [len(p) for p in parts]
+    total, train, n_val, n_test = rows_needed(task, fractions)
+    need = f"{train} to train" + "".join(
+        f", {size} for {name}" for size, name in ((n_val, "validation"), (n_test, "test")) if size
+    )
+    shares = f"{round(fractions[0] * 100)} % validation, {round(fractions[1] * 100)} % test"
+    if task == REGRESSION and sizes[0] < MIN_TRAIN_ROWS:
+        raise UserError(
+            f"data.split: {sum(sizes)} row(s) with a target are too few for this split ({shares}): a regression "
+            f"needs at least {total} rows ({need}); add rows or lower the validation/test fractions"
+        )
+    empty = [name for name, size, fraction in zip(("validation", "test"), sizes[1:], fractions, strict=True)
+             if fraction > 0 and size == 0]  # fmt: skip
+    if empty:
+        who = "every class" if task == CLASSIFICATION else "the table"
+        raise UserError(
+            f"data.split: {sum(sizes)} row(s) with a target leave no {' or '.join(empty)} rows ({shares}): "
+            f"{who} needs at least {total} rows ({need}); add rows or set that fraction to 0"
+        )
+
+
+def _rare_classes(classes: list, codes: np.ndarray, parts: tuple[np.ndarray, ...], fractions: tuple) -> str:
+    """Classes with no row in a held-out split that has a fraction: they are learned but never checked."""
+    held = [part for part, fraction in zip(parts[1:], fractions, strict=True) if fraction > 0]
+    totals = np.bincount(codes, minlength=len(classes))
+    absent = np.zeros(len(classes), dtype=bool)
+    for part in held:
+        absent |= np.bincount(codes[part], minlength=len(classes)) == 0
+    rare = [f"{classes[code]!r} ({int(totals[code])} rows)" for code in np.flatnonzero(absent)]
+    return ", ".join(rare[:10]) + (f" and {len(rare) - 10} more" if len(rare) > 10 else "")
