@@ -34,7 +34,7 @@ DEFAULT_LAYERS: tuple[dict[str, Any], ...] = (
 
 @dataclass
 class ModelSpec:
-    """An untrained architecture choice: ``kind`` is mlp, linear, sequence or pretrained."""
+    """An untrained architecture choice: ``kind`` is mlp, linear, sequence, cnn, resnet or pretrained."""
 
     kind: str = "mlp"
     config: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +67,10 @@ def default_spec(input_shape: tuple[int, ...] | None = None) -> ModelSpec:
     """
     if input_shape is not None and len(input_shape) == 2:
         return ModelSpec("sequence", dict(DEFAULT_SEQUENCE))
+    if input_shape is not None and len(input_shape) == 3:  # images (h, w, c) from data.images: model.cnn
+        from workbench.engine.vision import DEFAULT_CNN
+
+        return ModelSpec("cnn", dict(DEFAULT_CNN))
     return ModelSpec("mlp", {"layers": [dict(layer) for layer in DEFAULT_LAYERS]})
 
 
@@ -192,6 +196,10 @@ def build_model(
         from workbench.engine.transfer import build_pretrained
 
         return build_pretrained(config, shape, n_outputs, head)
+    if spec.kind in ("cnn", "resnet"):
+        from workbench.engine.vision import build_vision_model
+
+        return build_vision_model(spec.kind, config, shape, n_outputs, head)
     arch: dict[str, Any] = {
         "format": ARCHITECTURE_FORMAT,
         "kind": spec.kind,
@@ -228,13 +236,19 @@ def build_model(
         arch["bidirectional"] = bool(config.get("bidirectional", False))
         arch["kernel_size"] = int(config.get("kernel_size", 3))
     else:
-        raise UserError(f"model: unknown kind {spec.kind!r}; use mlp, linear, sequence or pretrained")
+        raise UserError(
+            f"model: unknown kind {spec.kind!r}; use mlp, linear, sequence, cnn, resnet or pretrained"
+        )
     return build_model_from_architecture(arch), arch
 
 
 def build_model_from_architecture(arch: dict[str, Any]) -> nn.Module:
     """Rebuild the (untrained) module an architecture dict describes; load weights into it afterwards."""
     kind = arch.get("kind")
+    if kind in ("cnn", "resnet"):
+        from workbench.engine.vision import build_vision
+
+        return build_vision(arch)
     shape = [int(s) for s in arch["input_shape"]]
     n_outputs = int(arch["n_outputs"])
     if kind == "mlp":

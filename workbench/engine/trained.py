@@ -33,6 +33,9 @@ class TrainedModel:
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    images: dict[str, Any] | None = (
+        None  # image models: size, resize policy, channels, mean/std (images/data.py)
+    )
 
     @property
     def head(self) -> str:

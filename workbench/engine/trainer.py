@@ -50,7 +50,12 @@ class Control(Protocol):
 
 @dataclass
 class TrainData:
-    """Tensors for one fit. ``head``: binary (y int 0/1), multiclass (y int64 class ids) or regression."""
+    """Tensors for one fit. ``head``: binary (y int 0/1), multiclass (y int64 class ids) or regression.
+
+    ``x_train``/``x_val`` may also be batch sources that stand in for a tensor (``workbench.images.source``):
+    ``.to(device, dtype)``, ``.shape``, ``.nbytes`` (huge, so batches are gathered by ``x[idx]``), ``x[idx]``
+    and ``x[a:b]`` giving a batch on the device, and ``start_epoch(perm, batch_size)`` to read ahead.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -162,8 +167,12 @@ def fit(
     callbacks: Sequence[Callback] = (),
     control: Control | None = None,
     architecture: dict[str, Any] | None = None,
+    world: Any = None,
 ) -> FitResult:
     """Train ``model`` on ``data``; returns the model (eval mode) and its history.
+
+    ``world`` (a ``workbench.distributed.world.World``): this process is one of several training the model
+    with DDP; the world takes over the epoch, validation and stop decisions (see workbench/distributed/).
 
     The model goes back to the device it came in on (CPU for a fresh one), also after an error, so a GPU run
     frees its memory when it ends and the caller's CPU tensors keep working with the returned model.
@@ -180,7 +189,7 @@ def fit(
     try:
         with dev.thread_limit(config.threads):
             dev.seed_everything(config.seed)
-            return _fit(model, data, config, list(callbacks), control, architecture, device, precision)
+            return _fit(model, data, config, list(callbacks), control, architecture, device, precision, world)
     finally:
         if device != home:
             model.to(home)
@@ -196,6 +205,7 @@ def _fit(
     architecture: dict[str, Any] | None,
     device: torch.device,
     precision: str,
+    world: Any = None,
 ) -> FitResult:
     from workbench.engine.checkpoint import load_checkpoint, set_rng_state
 
@@ -229,7 +239,11 @@ def _fit(
     state.history = history.records
 
     if config.resume_from:
-        ckpt = load_checkpoint(config.resume_from)
+        ckpt = (
+            load_checkpoint(config.resume_from)
+            if world is None
+            else world.load_checkpoint(config.resume_from)
+        )
         try:
             model.load_state_dict(ckpt["model"])
             state.optimizer.load_state_dict(ckpt["optimizer"])
@@ -260,13 +274,15 @@ def _fit(
             state.epoch = epoch
             state.callbacks.call("on_epoch_start", state)
             t_epoch = time.perf_counter()
-            frozen_gc = _train_epoch(state, x_train, y_train, loss_fn, control, autocast, frozen_gc)
+            epoch_fn = _train_epoch if world is None else world.train_epoch
+            frozen_gc = epoch_fn(state, x_train, y_train, loss_fn, control, autocast, frozen_gc)
             if state.stop_reason == "user":
                 _call_on_stop(state)
                 break  # a partial epoch is not recorded; weights are the last ones (or the best, see callbacks)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": state.running_loss}
             if x_val is not None:
-                values = _validate(state, x_val, y_val, loss_fn, data.head, autocast)
+                validate = _validate if world is None else world.validate
+                values = validate(state, x_val, y_val, loss_fn, data.head, autocast)
                 record.update(values)
                 state.callbacks.call("on_validation_end", state, values)
             record["lr"] = state.optimizer.param_groups[0]["lr"]
@@ -274,6 +290,8 @@ def _fit(
             _step_epoch_scheduler(state, record)
             state.last_epoch_done = epoch
             state.callbacks.call("on_epoch_end", state, record)
+            if world is not None:
+                world.agree_stop(state)  # every process stops after the same epoch
             if state.should_stop:
                 break
     except BaseException as exc:
@@ -316,6 +334,8 @@ def _train_epoch(
     n = x.shape[0]
     bs = state.batch_size
     perm = torch.randperm(n, device=device)
+    if hasattr(x, "start_epoch"):  # a batch source (images/source.py): it decodes ahead in this order
+        x.start_epoch(perm, bs)
     whole = x.nbytes + y.nbytes <= config.permute_limit_bytes
     if whole:
         no_room = False

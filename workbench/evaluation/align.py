@@ -48,6 +48,10 @@ def split_arrays(model: Any, dataset: Any) -> dict[str, np.ndarray]:
     """x/y numpy arrays of every split as the model reads them (x float32, y class ids or (n, 1) floats)."""
     from workbench.tabular.tensors import to_arrays
 
+    if getattr(model, "images", None):  # an image model reads uint8 pixels decoded from the path column
+        from workbench.images.data import split_pixels
+
+        return split_pixels(model, dataset)
     aligned = align_dataset(model, dataset)
     arrays = to_arrays(aligned)
     if arrays["x_train"].shape[1:] != tuple(int(s) for s in model.architecture["input_shape"]):

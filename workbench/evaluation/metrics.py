@@ -189,6 +189,9 @@ def evaluate(
         raw = raw_outputs(model, x)
         pred, proba = to_predictions(raw, model.head)
         table: dict[str, Any] = {"split": split, "row": np.arange(1, len(x) + 1)}
+        if getattr(model, "images", None):  # the file behind each row: the app's mistakes gallery opens it
+            column = model.images.get("column", "path")
+            table["path"] = getattr(dataset, split)[column].astype(str).to_numpy()
         if model.task == "classification":
             report.splits[split] = classification_metrics(y, proba, report.classes)
             table["actual"] = [report.classes[int(i)] for i in y]
@@ -201,7 +204,9 @@ def evaluate(
             table["prediction"] = pred
             table["residual"] = table["actual"] - pred
         tables.append(pd.DataFrame(table))
-    if baseline:
+    if baseline and getattr(model, "images", None):
+        report.baseline = {"skipped": "images: no gradient boosting baseline on pixels"}
+    elif baseline:
         from workbench.evaluation.baseline import fit_baseline
 
         report.baseline = fit_baseline(arrays, model.task, report.classes, splits)

@@ -13,6 +13,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workbench.nodes.train",
     "workbench.nodes.evaluate",
     "workbench.nodes.deploy",
+    "workbench.nodes.images",
 )
 
 __all__ = ["BUILTIN_MODULES", "CATEGORIES", "NodeSpec", "NodeType", "PortSpec"]

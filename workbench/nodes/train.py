@@ -214,6 +214,7 @@ class SupervisedTrain(NodeType):
         from workbench.engine.models import build_model, default_spec, head_for
         from workbench.engine.trained import TrainedModel
         from workbench.engine.trainer import TrainConfig, TrainData, fit
+        from workbench.images.data import dataset_settings, image_splits, with_image_stats
         from workbench.tabular.auto import prepare_for_training
         from workbench.tabular.tensors import to_tensors
 
@@ -221,8 +222,12 @@ class SupervisedTrain(NodeType):
         spec = inputs.get("model")
         request = params["device"] if str(params["device"]).strip().lower() != "auto" else ctx.device
         device = dev.resolve_device(request)
-        dataset = prepare_for_training(dataset, ctx.log)
-        splits = to_tensors(dataset, str(device))
+        images = dataset_settings(dataset)  # None for tables; images stream from their files
+        if images is None:
+            dataset = prepare_for_training(dataset, ctx.log)
+            splits = to_tensors(dataset, str(device))
+        else:
+            splits = image_splits(dataset, images, ctx.log)
         y = splits.y_train
         head, n_outputs = head_for(splits.task, len(splits.classes), int(y.shape[1]) if y.dim() > 1 else 1)
         auto_epochs = params["epochs"] == 0
@@ -254,8 +259,11 @@ class SupervisedTrain(NodeType):
             threads=params["threads"],
             on_oom=params["on_oom"],
             resume_from=str(ctx.resolve_path(params["resume_from"])) if params.get("resume_from") else None,
+            val_batch_size=8192 if images is None else 256,
         )
         spec = spec or default_spec(tuple(splits.x_train.shape[1:]))
+        if images is not None:
+            spec = with_image_stats(spec, splits.images, ctx.log)
         dev.seed_everything(config.seed)  # same initial weights for the same seed
         module, architecture = build_model(spec, tuple(splits.x_train.shape[1:]), n_outputs, head)
         n_test = len(splits.x_test) if splits.x_test is not None else 0
@@ -279,7 +287,21 @@ class SupervisedTrain(NodeType):
             if scale.std.numel() == 1:
                 callbacks[0].mae_factor = float(scale.std.reshape(()))
         data = TrainData(splits.x_train, y, splits.x_val, y_val, head, len(splits.classes))
-        result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
+        from workbench.distributed import current as current_world
+
+        world = current_world()  # one of several processes (workbench run --nproc N, torchrun): all train
+        try:
+            if world is None:
+                result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
+            else:
+                from workbench.distributed.jobs import fit_everywhere
+
+                result = fit_everywhere(
+                    world, module, data, config, callbacks, ctx.token, architecture, ctx.log
+                )
+        finally:
+            if images is not None:
+                splits.close()
         module = result.model.to("cpu").eval()
         metrics = dict(result.metrics)
         metrics["auto_epochs"] = auto_epochs
@@ -300,6 +322,9 @@ class SupervisedTrain(NodeType):
             history=[dict(r) for r in result.history],
             metrics=metrics,
             seed=config.seed,
+            images=dict(splits.images, mean=architecture["mean"], std=architecture["std"])
+            if images
+            else None,
         )
         history = {"records": [dict(r) for r in result.history], "metrics": metrics}
         return {"model": trained, "history": history}

@@ -14,7 +14,10 @@ REGRESSION = "regression"
 
 
 def column_kind(series: pd.Series) -> str:
-    """The kind a user thinks in: "numeric", "category", "datetime" or "bool"."""
+    """The kind a user thinks in: "numeric", "category", "datetime", "bool" or "image" (data.images' path)."""
+    images = series.attrs.get("workbench.images") if series.attrs else None
+    if isinstance(images, dict) and series.name == images.get("column"):
+        return "image"
     if pd.api.types.is_bool_dtype(series):
         return "bool"
     if pd.api.types.is_numeric_dtype(series):
