@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,11 +256,15 @@ def row_from_folder(folder: Path, registry: Any = None) -> dict[str, Any]:
 class ExperimentStore:
     """Open, migrate and query the index. One object per thread; cheap to open (one file, no server)."""
 
-    def __init__(self, path: str | Path | None = None, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self, path: str | Path | None = None, timeout_ms: int = BUSY_TIMEOUT_MS, shared: bool = False
+    ) -> None:
         self.path = Path(path) if path is not None else default_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=timeout_ms / 1000, isolation_level=None)
+            self.db = sqlite3.connect(
+                str(self.path), timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=not shared
+            )
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -320,8 +326,10 @@ class ExperimentStore:
         note: str | None = None,
         tags: Iterable[str] | None = None,
         trial_state: str | None = None,
+        durable: bool = True,
     ) -> RunRecord:
-        """Change the user's fields; they are also written to the run folder so a reindex keeps them."""
+        """Change the user's fields; they are also written to the run folder so a reindex keeps them
+        (``durable=False``: replaced atomically but not fsynced — a sweep's trial states, ~15 ms less each)."""
         record = self.get(run_id)
         changes: dict[str, Any] = {}
         if name is not None:
@@ -347,10 +355,14 @@ class ExperimentStore:
             kept = {"name": record.name, "note": record.note, "tags": record.tags}
             if record.trial_state:
                 kept["trial_state"] = record.trial_state
-            with contextlib.suppress(
-                OSError
-            ):  # the index has it; a read-only folder only loses it on reindex
-                atomic_write_text(folder / ANNOTATIONS, json.dumps(kept, indent=2, ensure_ascii=False))
+            text = json.dumps(kept, indent=2, ensure_ascii=False)
+            with contextlib.suppress(OSError):  # the index has it; a read-only folder loses it on reindex
+                if durable:
+                    atomic_write_text(folder / ANNOTATIONS, text)
+                else:
+                    temporary = folder / f".{ANNOTATIONS}.tmp"
+                    temporary.write_text(text, encoding="utf-8")
+                    os.replace(temporary, folder / ANNOTATIONS)
         return record
 
     def delete(self, run_id: str, remove_folder: bool = True) -> RunRecord:
@@ -516,9 +528,48 @@ def record_run(
     registry: Any = None,
     store_path: Path | None = None,
 ) -> float:
-    """Add a finished run to the index; returns the seconds it took (the executor keeps it under ~20 ms)."""
+    """Add a finished run to the index; returns the seconds it took (~1 ms; the budget is 20 ms).
+
+    The connection is kept for the process: opening one, writing and closing cost 10-30 ms here, almost all
+    of it SQLite's checkpoint when the last connection closes; a kept connection writes in well under 1 ms.
+    """
     began = time.perf_counter()
     row = build_row(run_dir, report, manifest, pipeline_json, curves, None, registry)
-    with ExperimentStore(store_path) as store:
+    with _kept(store_path) as store:
         store.upsert(row)
     return time.perf_counter() - began
+
+
+def annotate_trial(run_id: str, state: str, store_path: Path | None = None) -> None:
+    """Mark a sweep trial's run (complete, pruned …) in the index and its folder."""
+    with _kept(store_path) as store:
+        store.update(run_id, trial_state=state, durable=False)
+
+
+_RECORDERS: dict[Path, tuple[tuple[int, int], ExperimentStore]] = {}
+_RECORDER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _kept(store_path: Path | None) -> Iterator[ExperimentStore]:
+    """The process's kept connection to the store at ``store_path`` (reopened if the file was replaced)."""
+    path = Path(store_path) if store_path is not None else default_path()
+    with _RECORDER_LOCK:
+        try:
+            stat = path.stat()
+            identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            identity = None
+        kept = _RECORDERS.get(path)
+        if kept is None or identity is None or kept[0] != identity:  # new, or the file was replaced
+            if kept is not None:
+                kept[1].close()
+            store = ExperimentStore(path, shared=True)
+            stat = path.stat()
+            kept = _RECORDERS[path] = ((stat.st_dev, stat.st_ino), store)
+        try:
+            yield kept[1]
+        except sqlite3.Error:
+            _RECORDERS.pop(path, None)
+            kept[1].close()
+            raise
