@@ -163,8 +163,9 @@ def test_a_dropped_file_becomes_a_trained_exported_model(qtbot, window, tmp_path
     assert results.predict_file(data, tmp_path / "predicted.csv", on_done=written.append)
     qtbot.waitUntil(lambda: bool(written), timeout=60_000)
     predicted = pd.read_csv(tmp_path / "predicted.csv")
-    assert list(predicted.columns)[:6] == ["reading_id", "site", "label", "temp_c", "humidity", "station"]
-    assert "prediction" in predicted.columns and len(predicted) == 200
+    assert list(predicted.columns)[0] == "prediction" and len(predicted) == 200
+    assert list(predicted.columns)[-6:] == ["reading_id", "site", "label", "temp_c", "humidity", "station"]
+    assert predicted["reading_id"].tolist()[:2] == ["R-0000", "R-0001"]
     # Save suggests name.pipeline.json beside the data
     window.dialogs.save_answer = None
     window.files.save_as()

@@ -276,11 +276,14 @@ class ResultsView(QWidget):
             return False
 
         def work() -> Any:
+            from workbench.export.predict_template import with_kept
             from workbench.export.predictor import Predictor, write_table
             from workbench.tabular.io import read_table
 
             predictor = Predictor.from_any(model)
-            prediction = predictor.predict(read_table(source), proba=True, keep=[])  # with the input columns
+            frame = read_table(source)
+            prediction = predictor.predict(frame, proba=True)
+            prediction.table = with_kept(prediction.table, frame, [], first=False)  # the input columns after
             return write_table(prediction.table, target), prediction
 
         self._start(f"Predicting {Path(source).name}…", work, on_done)

@@ -740,11 +740,12 @@ def parse_keep(text: str | None) -> list | None:
 
 
 def with_kept(
-    table: pd.DataFrame, frame: pd.DataFrame, keep: list | None, row_id: bool = False
+    table: pd.DataFrame, frame: pd.DataFrame, keep: list | None, row_id: bool = False, first: bool = True
 ) -> pd.DataFrame:
-    """The predictions with input columns in front (``keep``: None none, [] all, else these names) and/or a
-    0-based ``row_id`` of the input row, so each prediction can be matched to its row. A windowed model's
-    prediction carries its window's last row. A kept name that clashes with an output column gets ``input_``."""
+    """The predictions with input columns (``keep``: None none, [] all, else these names) and/or a 0-based
+    ``row_id`` of the input row, in front (``first``) or after, so each prediction can be matched to its row.
+    A windowed model's prediction carries its window's last row. A kept name that clashes with an output
+    column gets ``input_``."""
     if keep is None and not row_id:
         return table
     names = [str(c) for c in frame.columns] if keep == [] else list(keep or [])
@@ -762,7 +763,7 @@ def with_kept(
         key = name if name not in table.columns and name not in front else f"input_{name}"
         front[key] = frame[name].to_numpy()[rows]
     kept = pd.DataFrame(front, index=table.index)
-    return pd.concat([kept, table], axis=1)
+    return pd.concat([kept, table] if first else [table, kept], axis=1)
 
 
 # --------------------------------------------------------------------------- running
