@@ -18,7 +18,7 @@ from test_ui_support import ScriptedDialogs, wait_run
 from ui import data_dialog as DD
 from ui import dialogs as D
 from ui.main_window import MainWindow
-from ui.palette import QuickAdd, ranked
+from ui.palette import MIME_NODE_TYPE, QuickAdd, ranked
 from ui.views import data_view
 from workbench import commands as C
 from workbench.paths import resource
@@ -291,6 +291,26 @@ def test_start_page_offers_data_recent_files_and_examples(qtbot, window, tmp_pat
     dialog.reject()
     page.buttons["empty"].click()
     assert not page.isVisible()
+
+
+def test_drops_on_the_start_page_reach_the_canvas(qtbot, window, tmp_path) -> None:
+    page = window.start_page
+    assert page.isVisible()
+    mime = QMimeData()
+    mime.setData(MIME_NODE_TYPE, b"data.file")
+    args = (QPointF(page.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    enter = QDragEnterEvent(*args)
+    QApplication.sendEvent(page, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(page, QDropEvent(*args))
+    assert [n.type for n in window.document.pipeline.nodes] == ["data.file"]
+    assert not page.isVisible()
+    window.document.undo()
+    window.files.new()
+    assert page.isVisible()
+    _drop_file(window, _csv(tmp_path), target=page)
+    _ready_dialog(qtbot, window).reject()
 
 
 def test_toolbar_run_button_stays_put_and_examples_open_whole(qtbot, window) -> None:

@@ -1,8 +1,8 @@
 """The start page over an empty canvas: open your data, recent pipelines and data files, the examples.
 
 Why: a first-timer sees a blank canvas and a hint about dragging nodes; what they came with is a data file.
-The page sits over the canvas (drops still reach the window below it) and hides as soon as the pipeline has a
-node, or when the user picks "Empty canvas".
+The page sits over the canvas and hands drops to it (a palette node lands where it was dropped, a file starts
+the new-from-data flow); it hides as soon as the pipeline has a node, or when the user picks "Empty canvas".
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from ui.canvas.view import local_files
+from ui.palette import MIME_NODE_TYPE
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -63,6 +67,32 @@ class StartPage(QFrame):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
         self.buttons: dict[str, QPushButton] = {}
+        self.setAcceptDrops(True)
+
+    # -- drops land on the canvas below: a palette node where it was dropped, a file as a file drop
+    def _view(self) -> Any:
+        return self.parentWidget()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(MIME_NODE_TYPE) or local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        view = self._view()
+        data = event.mimeData()
+        files = local_files(data)
+        if data.hasFormat(MIME_NODE_TYPE):
+            type_id = bytes(data.data(MIME_NODE_TYPE).data()).decode("utf-8")
+            at = view.viewport().mapFromGlobal(self.mapToGlobal(event.position().toPoint()))
+            view.add_node(type_id, view.mapToScene(at))
+        elif files:
+            view.files_dropped.emit(files)
+        else:
+            return
+        event.acceptProposedAction()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         hint = self.inner.sizeHint()

@@ -129,8 +129,8 @@ class PipelineView(QGraphicsView):
         Kept framed when the view is resized (the window maximised after the first paint) until the user zooms
         or pans."""
         self.zoom_to_fit()
-        self.auto_frame = True
         items = self.pipeline_scene.nodes.values()
+        self.auto_frame = bool(items)
         if not items or self.zoom() >= READABLE_ZOOM:
             return
         rect = QRectF()
@@ -236,6 +236,7 @@ class PipelineView(QGraphicsView):
         """Add a node centred under ``pos``; returns its id (None when refused), and selects it."""
         scene = self.pipeline_scene
         document = scene.document
+        self.auto_frame = False  # the user works in this view now: a resize must not move it
         node_id = document.pipeline.new_id(type_id) if type_id in document.registry else None
         if node_id is None:
             document.message.emit(f"Unknown node type {type_id!r}")
