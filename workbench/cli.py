@@ -57,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="FILE.json", help="write the run report (status, nodes, metrics) here"
     )
     run.add_argument("--quiet", action="store_true", help="print only errors and the final line")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train with N processes on this machine (one per GPU with NCCL, else CPU processes with gloo); "
+        "see docs/scaling.md for torchrun and clusters",
+    )
+    run.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "gloo", "nccl"),
+        help="distributed backend (default auto)",
+    )
 
     validate = sub.add_parser("validate", help="check a pipeline file and print its problems")
     validate.add_argument("pipeline")
@@ -93,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "run":
+            if args.nproc > 1 or os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+                from workbench.distributed.launch import run_command
+
+                return run_command(args, cmd_run)  # launch the processes, or be one of them
             return cmd_run(args)
         if args.command == "validate":
             return cmd_validate(args)
@@ -164,13 +182,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     report_path = check_output_file(args.report, "--report") if args.report else None  # before, not after
     display = TerminalDisplay(pipeline, quiet=args.quiet)
     token = CancelToken()
+    from workbench.distributed import current as current_world
+
+    world = current_world()  # rank 0 of a distributed run: a SIGTERM stops the run through this token
+    if world is not None:
+        world.token = token
     outcome: dict[str, Any] = {}
     finished = threading.Event()
 
     def work() -> None:
         try:
             outcome["result"] = Executor().run(
-                pipeline, args.target or None, reporter=display, token=token, device=args.device
+                pipeline,
+                args.target or None,
+                reporter=display,
+                token=token,
+                device=args.device,
+                labels=world.labels() if world is not None else None,
             )
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             outcome["error"] = exc

@@ -1,0 +1,339 @@
+"""Several processes, one pipeline: real gloo jobs through the CLI, and the DDP training path in-process.
+
+The CLI tests start real processes (``workbench run --nproc 2``: the launcher and two ranks, each importing
+torch), so they take tens of seconds on a loaded 2-core machine; the in-process tests run the same training
+code with a process group of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_table(path: Path, rows: int = 320, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 5))
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+    frame["color"] = rng.choice(["red", "green", "blue"], rows)
+    frame["target"] = np.where(x[:, 0] + 0.5 * x[:, 1] - x[:, 2] + (frame["color"] == "red") > 0, "yes", "no")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def write_pipeline(folder: Path, data: str, epochs: int = 6, export: bool = False, **train) -> Path:
+    nodes = [
+        {"id": "file", "type": "data.file", "params": {"path": data}},
+        {"id": "split", "type": "data.split", "params": {"target": "target", "seed": 0}},
+        {"id": "encode", "type": "prep.encode", "params": {}},
+        {"id": "scale", "type": "prep.scale", "params": {}},
+        {
+            "id": "train",
+            "type": "train.supervised",
+            "params": {"epochs": epochs, "batch_size": 32, "seed": 0, "threads": 1, **train},
+        },
+    ]
+    links = [
+        {"from": ["file", "table"], "to": ["split", "table"]},
+        {"from": ["split", "dataset"], "to": ["encode", "dataset"]},
+        {"from": ["encode", "dataset"], "to": ["scale", "dataset"]},
+        {"from": ["scale", "dataset"], "to": ["train", "dataset"]},
+    ]
+    if export:
+        nodes.append({"id": "export", "type": "deploy.export", "params": {"path": "bundle"}})
+        links += [
+            {"from": ["train", "model"], "to": ["export", "model"]},
+            {"from": ["scale", "dataset"], "to": ["export", "dataset"]},
+        ]
+    for i, node in enumerate(nodes):
+        node["position"] = [i * 200.0, 0.0]
+    doc = {"format_version": 1, "app": "model-workbench 0.1.0", "meta": {}, "nodes": nodes, "links": links}
+    path = folder / "p.pipeline.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def run_folders(data: Path) -> list[Path]:
+    runs = data / "runs"
+    return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+
+
+class Process:
+    """A CLI subprocess whose stderr is read line by line in a thread (so waiting can time out)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.err: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.err.append(line)
+            if text in line:
+                return
+        self.kill_all()
+        pytest.fail(f"never saw {text!r}; stderr so far:\n{''.join(self.err)}")
+
+    def ranks(self) -> dict[int, int]:
+        """Rank -> pid of the launcher's children (read from their environment)."""
+        from workbench.distributed.launch import _children
+
+        found = {}
+        for pid in _children(self.proc.pid):
+            try:
+                env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            for item in env:
+                if item.startswith(b"RANK="):
+                    found[int(item[5:])] = pid
+        return found
+
+    def kill_all(self) -> None:
+        for pid in self.ranks().values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.proc.kill()
+
+    def finish(self, timeout: float = 300.0) -> tuple[int, str, str]:
+        out = self.proc.stdout.read()
+        code = self.proc.wait(timeout)
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            self.err.append(line)
+        return code, out, "".join(self.err)
+
+
+def workbench(*args: str) -> list[str]:
+    return [PYTHON, "-m", "workbench", *args]
+
+
+# --------------------------------------------------------------------------- real processes through the CLI
+
+
+def test_two_processes_reach_the_single_process_figures(tmp_path: Path, data_dir: Path) -> None:
+    write_table(tmp_path / "t.csv")
+    pipeline = write_pipeline(tmp_path, "t.csv", epochs=6)
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert cli.main(["run", str(pipeline), "--device", "cpu", "--report", str(one), "--quiet"]) == 0
+    before = run_folders(data_dir)
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data_dir))
+    done = subprocess.run(
+        workbench("run", str(pipeline), "--nproc", "2", "--device", "cpu", "--report", str(two)),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "distributed: 2 processes (gloo, CPU); batch 32 = 2 × 16 rows per process per step" in done.stderr
+    single, multi = (json.loads(p.read_text())["metrics"]["train"] for p in (one, two))
+    assert multi["processes"] == 2 and multi["backend"] == "gloo"
+    assert multi["epochs_run"] == single["epochs_run"] == 6
+    assert multi["batch_size"] == single["batch_size"] == 32
+    # Same seed, same initial weights, the same rows per step: the figures agree within noise.
+    assert abs(multi["final_val_loss"] - single["final_val_loss"]) < 0.05, (single, multi)
+    assert abs(multi["final_train_loss"] - single["final_train_loss"]) < 0.05, (single, multi)
+    # Rank 0 alone owns the run folder: exactly one more, recording the processes.
+    (folder,) = [f for f in run_folders(data_dir) if f not in before]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["labels"] == {"processes": 2, "backend": "gloo", "nodes": 1}
+    assert json.loads((folder / "report.json").read_text())["status"] == "ok"
+
+
+def _long_run(tmp_path: Path, data_dir: Path, **train) -> tuple[Process, Path]:
+    write_table(tmp_path / "t.csv")
+    pipeline = write_pipeline(tmp_path, "t.csv", epochs=100000, **train)
+    report = tmp_path / "R.json"
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data_dir))
+    run = Process(
+        workbench("run", str(pipeline), "--nproc", "2", "--device", "cpu", "--report", str(report)), env
+    )
+    run.wait_for("train epoch 3:")  # both ranks are training
+    return run, report
+
+
+@pytest.mark.slow
+def test_a_killed_process_stops_every_process_with_one_line(tmp_path: Path, data_dir: Path) -> None:
+    run, report = _long_run(tmp_path, data_dir)
+    ranks = run.ranks()
+    assert set(ranks) == {0, 1}, ranks
+    os.kill(ranks[1], signal.SIGKILL)
+    code, _out, err = run.finish()
+    assert code == 1, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last == "error: process 1 failed (killed by SIGKILL); every process was stopped", err
+    assert err.count("process 1 failed") == 1
+    # Rank 0 still wrote its report and run folder; nothing is left running.
+    assert json.loads(report.read_text())["status"] in ("failed", "stopped")
+    assert all(not Path(f"/proc/{pid}").exists() for pid in ranks.values())
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_the_run_resumes_exactly(tmp_path: Path, data_dir: Path) -> None:
+    run, report = _long_run(tmp_path, data_dir, checkpoint_every=100000)
+    ranks = run.ranks()
+    run.proc.send_signal(signal.SIGINT)
+    code, out, err = run.finish()
+    assert code == 130, err
+    assert "Traceback" not in err and "error:" not in err
+    assert "stopping after the current batch" in err
+    assert json.loads(report.read_text())["status"] == "stopped"
+    assert all(not Path(f"/proc/{pid}").exists() for pid in ranks.values())
+    (folder,) = run_folders(data_dir)
+    checkpoint = folder / "nodes" / "train" / "checkpoints" / "last.pt"
+    from workbench.engine.checkpoint import load_checkpoint
+
+    done_epochs = load_checkpoint(checkpoint)["epoch"]
+    assert done_epochs >= 2
+    # Resume on two processes for two more epochs: the history continues from the checkpoint.
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data_dir))
+    report2 = tmp_path / "R2.json"
+    done = subprocess.run(
+        workbench(
+            "run", str(tmp_path / "p.pipeline.json"), "--nproc", "2", "--device", "cpu", "--report", str(report2),
+            "--set", f"train.epochs={done_epochs + 2}", "--set", f"train.resume_from={checkpoint}", "--quiet",
+        ),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(report2.read_text())["metrics"]["train"]
+    assert metrics["epochs_run"] == done_epochs + 2
+
+
+def test_nproc_refuses_a_broken_pipeline_before_starting_anything(tmp_path: Path, capsys) -> None:
+    assert cli.main(["run", str(tmp_path / "missing.pipeline.json"), "--nproc", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.pipeline.json" in err
+    pipeline = write_pipeline(tmp_path, "t.csv")
+    assert cli.main(["run", str(pipeline), "--nproc", "2", "--set", "train.nope=1"]) == 2
+    assert "train.supervised has no parameter 'nope'" in capsys.readouterr().err
+
+
+def test_launcher_names_the_process_that_failed_and_stays_quiet_for_rank_0(capsys) -> None:
+    from types import SimpleNamespace as F
+
+    from workbench.distributed import PEER_EXIT
+    from workbench.distributed.launch import explain_failure
+
+    killed = {1: F(exitcode=-9, timestamp=10), 0: F(exitcode=130, timestamp=12)}
+    assert explain_failure(killed) == 1
+    assert (
+        capsys.readouterr().err == "error: process 1 failed (killed by SIGKILL); every process was stopped\n"
+    )
+    # Rank 0's own failure (a node failed: exit 1) was reported by rank 0; the rank it left behind is quiet.
+    assert explain_failure({0: F(exitcode=1, timestamp=5), 1: F(exitcode=PEER_EXIT, timestamp=4)}) == 1
+    assert explain_failure({0: F(exitcode=130, timestamp=5)}) == 130
+    assert capsys.readouterr().err == ""
+    assert explain_failure({0: F(exitcode=1, timestamp=9), 1: F(exitcode=1, timestamp=8)}) == 1
+    assert "process 1 failed (exit code 1)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the training path, in-process
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    """A real gloo process group of one, in this process: the DDP code path without starting processes."""
+    import torch
+    import torch.distributed as dist
+
+    from workbench.distributed.world import World
+
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=dist.PrefixStore("pg", store), rank=0, world_size=1)
+    w = World(0, 1, 0, 1, "gloo", torch.device("cpu"), dist.PrefixStore("workbench/0", store))
+    yield w
+    w.close()
+
+
+def test_shards_are_distributed_sampler_shards() -> None:
+    import torch
+    from torch.utils.data import DistributedSampler
+
+    from workbench.distributed.training import shard_indices
+
+    for n, size, epoch in ((10, 3, 0), (101, 4, 5), (2, 3, 1)):
+        for rank in range(size):
+            sampler = DistributedSampler(range(n), num_replicas=size, rank=rank, shuffle=True, seed=7)
+            sampler.set_epoch(epoch)
+            assert shard_indices(n, size, rank, 7, epoch).tolist() == list(sampler)
+        union = torch.cat([shard_indices(n, size, r, 7, epoch) for r in range(size)])
+        assert set(union.tolist()) == set(range(n))
+
+
+def _fit_with_world(world, tmp_path: Path, epochs: int, resume: Path | None = None, **extra):
+    import torch
+
+    from workbench.engine import device as dev
+    from workbench.engine.callbacks import Checkpointer
+    from workbench.engine.models import ModelSpec, build_model
+    from workbench.engine.trainer import TrainConfig, TrainData, fit
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 4, generator=g)
+    y = (x[:, 0] - x[:, 1] > 0).long()
+    data = TrainData(x[:240], y[:240], x[240:], y[240:], "multiclass", 2)
+    dev.seed_everything(0)
+    spec = ModelSpec("mlp", {"layers": [{"units": 16, "activation": "relu", "dropout": 0.3}]})
+    module, arch = build_model(spec, (4,), 2, "multiclass")
+    config = TrainConfig(
+        epochs=epochs, batch_size=32, seed=0, threads=1, resume_from=str(resume) if resume else None
+    )
+    callbacks = [Checkpointer(tmp_path / "ck", every=1), *extra.get("callbacks", [])]
+    return fit(module, data, config, callbacks, architecture=arch, world=world)
+
+
+def test_distributed_training_resumes_exactly(world, tmp_path: Path) -> None:
+    whole = _fit_with_world(world, tmp_path / "a", epochs=4)
+    resumed = _fit_with_world(world, tmp_path / "b", epochs=4, resume=tmp_path / "a" / "ck" / "epoch_0002.pt")
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[-1]["val_loss"] == whole.history[-1]["val_loss"]
+    for (name, a), (_, b) in zip(
+        whole.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
+        assert (a == b).all(), name
+    assert whole.metrics["epochs_run"] == 4 and not whole.stopped
+
+
+def test_a_stop_asked_for_inside_an_epoch_is_agreed_and_keeps_the_weights(world, tmp_path: Path) -> None:
+    from workbench.engine.callbacks import StopAfter
+
+    result = _fit_with_world(world, tmp_path, epochs=50, callbacks=[StopAfter(20)])
+    assert result.stopped and result.stop_reason == "user"
+    assert len(result.history) == 2  # 8 steps an epoch: asked in the third, agreed at its end, not recorded
+    assert (tmp_path / "ck" / "last.pt").is_file()

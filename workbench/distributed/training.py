@@ -1,0 +1,228 @@
+"""The trainer's epoch, validation and stop decisions when several ranks train one model (DDP).
+
+Every rank holds the whole split in memory and takes its shard of each epoch the way ``DistributedSampler``
+does: one permutation per epoch from (seed, epoch), padded to a multiple of the world size, every
+``size``-th index from ``rank``. ``batch_size`` stays the global batch: each rank takes
+``ceil(batch_size / size)`` rows per step and DDP averages the gradients, so a step sees the same rows as one
+process would with the same permutation, and the epoch has the same number of steps.
+
+Ranks stay in step by construction: equal shard sizes give equal batch counts, and every decision that could
+differ between ranks (a stop asked for on one rank, a diverging loss, early stopping) is agreed through a
+small all-reduce at fixed batch numbers, never on the clock. Dropout draws from a generator reseeded from
+(seed, epoch, rank) at each epoch start, so a resumed run repeats exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from workbench.distributed.world import AgreedError
+from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    from workbench.distributed.world import World
+    from workbench.engine.trainer import TrainState
+
+
+def shard_indices(n: int, size: int, rank: int, seed: int, epoch: int) -> torch.Tensor:
+    """This rank's rows of the epoch, as ``DistributedSampler(shuffle=True, drop_last=False)`` picks them."""
+    g = torch.Generator()
+    g.manual_seed(int(seed) + int(epoch))
+    perm = torch.randperm(n, generator=g)
+    total = math.ceil(n / size) * size
+    if total > n:
+        perm = perm.repeat(math.ceil(total / n))[:total]
+    return perm[rank:total:size]
+
+
+def rank_seed(seed: int, epoch: int, rank: int) -> int:
+    """The dropout seed of one rank in one epoch (a resumed run draws the same numbers)."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + int(rank) * 104_729) % (2**63 - 1)
+
+
+def _sync(
+    world: World,
+    state: TrainState,
+    control: Any,
+    window: list,
+    sizes: list,
+    totals: list,
+    b: int,
+) -> bool:
+    """Read the losses kept on the device, then agree on a stop and on divergence; True: stop now."""
+    from workbench.engine.trainer import _read_window
+
+    diverged: UserError | None = None
+    try:
+        _read_window(state, window, sizes, totals, b)
+    except UserError as exc:
+        diverged = exc
+    asked = bool(state.should_stop) or bool(control is not None and control.cancelled)
+    stop, bad = world.all_sum([float(asked), float(diverged is not None)])
+    if bad:
+        _raise_diverged(state, diverged)
+    if stop:
+        state.should_stop = True
+        state.stop_reason = state.stop_reason or "user"
+        return True
+    return False
+
+
+def _raise_diverged(state: TrainState, own: UserError | None) -> None:
+    if own is not None:
+        raise AgreedError(str(own)) from None
+    raise AgreedError(
+        f"training diverged: the loss became NaN or infinite on another process in epoch {state.epoch}; try a "
+        "lower lr, scale the inputs (standardize), or set grad_clip (e.g. 1.0)"
+    )
+
+
+def train_epoch(
+    world: World,
+    state: TrainState,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[..., torch.Tensor],
+    control: Any,
+    autocast: torch.dtype | None,
+    frozen_gc: bool,
+) -> bool:
+    """One epoch of this rank's shard through DDP. Returns whether the GC is frozen (after the first step)."""
+    from workbench.engine import device as dev
+
+    config, opt, scaler, device = state.config, state.optimizer, state.scaler, state.device
+    model = world.ddp(state.model)
+    seed = int(config.seed or 0)
+    n_global = x.shape[0]
+    idx = shard_indices(n_global, world.size, world.rank, seed, state.epoch).to(device)
+    torch.manual_seed(rank_seed(seed, state.epoch, world.rank))
+    xs, ys = x[idx], y[idx]
+    m = xs.shape[0]
+    bs = world.rank_batch(state.batch_size)
+    state.batches = math.ceil(m / bs)
+    state.samples_before += state.epoch_samples
+    state.batch = state.epoch_samples = 0
+    state.running_loss = None
+    params = [p for group in opt.param_groups for p in group["params"]]
+    per_batch_scheduler = state.scheduler if config.scheduler == "one_cycle" else None
+    max_scheduler_steps = getattr(per_batch_scheduler, "total_steps", 0) - 1
+    batch_hooks = state.callbacks.batch_end
+    clip = config.grad_clip
+    read_every = max(1, config.read_every)
+    interval = config.progress_interval_s
+    window: list[torch.Tensor] = []
+    sizes: list[int] = []
+    totals = [0.0, 0]
+    last_read = time.perf_counter()
+    i = b = 0
+    model.train()
+    while i < m:
+        if b % read_every == 0:
+            if _sync(world, state, control, window, sizes, totals, b):
+                break
+            now = time.perf_counter()
+            if b and now - last_read >= interval:
+                last_read = now
+                state.callbacks.call("on_progress", state)
+        end = min(i + bs, m)
+        if end - i == 1 and i > 0:
+            break  # the same on every rank: the shards have one size
+        xb, yb = xs[i:end], ys[i:end]
+        try:
+            opt.zero_grad(set_to_none=True)
+            if autocast is None:
+                loss = loss_fn(model(xb), yb)
+            else:
+                with torch.autocast(device.type, dtype=autocast):
+                    loss = loss_fn(model(xb), yb)
+            if scaler is None:
+                loss.backward()
+                if clip:
+                    torch.nn.utils.clip_grad_norm_(params, clip)
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                if clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(params, clip)
+                scaler.step(opt)
+                scaler.update()
+        except (RuntimeError, MemoryError) as exc:
+            if not dev.is_out_of_memory(exc):
+                raise
+            oom = True
+        else:
+            oom = False
+        if oom:  # the ranks cannot halve together mid-step: stop with advice instead (on_oom=halve too)
+            raise UserError(
+                f"out of memory on {device} (process {world.rank}) at {bs} rows per process "
+                f"(epoch {state.epoch}, batch {b + 1}); lower batch_size or start fewer processes per GPU"
+            )
+        if per_batch_scheduler is not None and state.scheduler_steps < max_scheduler_steps:
+            per_batch_scheduler.step()
+            state.scheduler_steps += 1
+        window.append(loss.detach())
+        sizes.append(end - i)
+        i = end
+        b += 1
+        state.batch, state.epoch_samples = b, min(n_global, i * world.size)
+        if not frozen_gc and config.freeze_gc:
+            dev.freeze_gc()
+            frozen_gc = True
+        for cb in batch_hooks:
+            cb.on_batch_end(state)
+    # The epoch's loss over every rank's rows, a last look for NaN, and a stop asked for since the last
+    # agreement point (every rank leaves the epoch the same way).
+    from workbench.engine.trainer import _read_window
+
+    diverged: UserError | None = None
+    try:
+        _read_window(state, window, sizes, totals, b)
+    except UserError as exc:
+        diverged = exc
+    asked = bool(state.should_stop) or bool(control is not None and control.cancelled)
+    loss_sum, count, bad, stop = world.all_sum(
+        [totals[0], float(totals[1]), float(diverged is not None), float(asked)]
+    )
+    if bad:
+        _raise_diverged(state, diverged)
+    if stop:
+        state.should_stop = True
+        state.stop_reason = state.stop_reason or "user"
+    state.running_loss = loss_sum / max(1.0, count) if count else None
+    return frozen_gc
+
+
+def validate(
+    world: World,
+    state: TrainState,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[..., torch.Tensor],
+    head: str,
+    autocast: torch.dtype | None,
+) -> dict[str, float]:
+    """Validation figures over the whole split: each rank scores a slice, the sums are reduced."""
+    from workbench.engine.trainer import _validate
+
+    n = x.shape[0]
+    lo, hi = n * world.rank // world.size, n * (world.rank + 1) // world.size
+    values = _validate(state, x[lo:hi], y[lo:hi], loss_fn, head, autocast)
+    keys = sorted(values)
+    sums = world.all_sum([values[k] * (hi - lo) for k in keys])
+    return {k: s / max(1, n) for k, s in zip(keys, sums, strict=True)}
+
+
+def agree_stop(world: World, state: TrainState) -> None:
+    """After the epoch's callbacks: if any rank wants to stop (early stopping, a callback), all do."""
+    codes = {"": 0.0, "early_stop": 1.0, "user": 2.0}
+    mine = codes.get(state.stop_reason, 2.0) if state.should_stop else 0.0
+    wants, user = world.all_sum([float(state.should_stop), float(mine == 2.0)])
+    if wants and not state.should_stop:
+        state.should_stop = True
+        state.stop_reason = "user" if user else "early_stop"
