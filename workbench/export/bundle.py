@@ -97,8 +97,10 @@ def preprocessing_spec(model: Any) -> dict[str, Any]:
     schema = dict(model.input_schema or {})
     if window and window.get("target_input"):
         schema.setdefault(window["target"], "numeric")
+    image = {"image": dict(model.images)} if getattr(model, "images", None) else {}  # workbench/images
     return plain(
         {
+            **image,
             "format": BUNDLE_FORMAT,
             "input_columns": columns,
             "input_schema": {c: schema.get(c) for c in columns},
@@ -128,6 +130,10 @@ def library_versions() -> dict[str, str]:
 def _check_rows(model: Any, rows: np.ndarray | None) -> np.ndarray:
     """Held-out model-input rows for parity, or seeded random rows of the right shape when there are none."""
     shape = [int(s) for s in model.architecture["input_shape"]]
+    if getattr(model, "images", None):  # image models take uint8 pixels (n, h, w, c): the ONNX input too
+        if rows is not None and len(rows) >= 2:
+            return np.ascontiguousarray(rows[:512], dtype=np.uint8)
+        return np.random.default_rng(0).integers(0, 256, (16, *shape), dtype=np.uint8)
     if rows is not None and len(rows) >= 2:
         return np.ascontiguousarray(rows[:512], dtype=np.float32)
     return np.random.default_rng(0).standard_normal((64, *shape)).astype(np.float32)
@@ -260,7 +266,8 @@ def write_bundle(
         _write_json(staging / "architecture.json", plain(model.architecture))
         prep = preprocessing_spec(model)
         _write_json(staging / "preprocessing.json", prep)
-        template = Path(__file__).with_name("predict_template.py").read_text(encoding="utf-8")
+        name = "predict_images_template.py" if getattr(model, "images", None) else "predict_template.py"
+        template = Path(__file__).with_name(name).read_text(encoding="utf-8")
         write_file(staging / "predict.py", template)
         manifest = _manifest(model, prep, parity.to_json(), opset, metrics, data_fingerprint,
                              pipeline_fingerprint, device)  # fmt: skip

@@ -137,7 +137,8 @@ def check_parity(
 
     if file_sha256(pt2_path) != pt2_sha256:
         raise RuntimeError(f"{pt2_path} changed while exporting; refusing to load it")
-    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    dtype = np.uint8 if x.dtype == np.uint8 else np.float32  # image models take uint8 pixels
+    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
     with torch.no_grad():
         eager = module(inputs).float().numpy()  # type: ignore[operator]
         program = torch.export.load(str(pt2_path))

@@ -63,7 +63,12 @@ def app_outputs(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     from workbench.evaluation.align import raw_outputs, to_predictions
     from workbench.tabular.chain import transform
 
-    x = transform(list(model.chain or []), frame, list(model.feature_names))
+    if getattr(model, "images", None):  # the files named in the path column, decoded as in training
+        from workbench.images.data import model_pixels
+
+        x = model_pixels(model, [str(p) for p in frame[model.images.get("column", "path")].tolist()])
+    else:
+        x = transform(list(model.chain or []), frame, list(model.feature_names))
     raw = raw_outputs(model, x)
     if model.head in ("binary", "multiclass"):
         return to_predictions(raw, model.head)
