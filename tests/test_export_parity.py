@@ -19,6 +19,7 @@ from test_export_models import mixed_frame, split, train
 from workbench.errors import UserError
 from workbench.evaluation.align import split_arrays
 from workbench.export import bundle as B
+from workbench.export.bundle import FILES
 from workbench.export.raw_parity import held_out_rows
 from workbench.export.service import export_model
 
@@ -45,6 +46,9 @@ def test_a_price_model_in_the_hundreds_of_thousands_exports(large: tuple, tmp_pa
     outputs = model.predict_tensor(torch.from_numpy(split_arrays(model, dataset)["x_test"])).numpy()
     assert np.abs(outputs).max() > 1e5  # the scale where one float32 step is > 1e-4
     bundle = export_model(model, dataset, tmp_path / "b", False, lambda _m: None)
+    assert sorted(p.name for p in bundle.path.iterdir()) == sorted(
+        [*FILES, "manifest.json"]
+    )  # no __pycache__
     parity = json.loads((bundle.path / "manifest.json").read_text())["parity"]
     pairs = {c["pair"]: c for c in parity["comparisons"]}
     assert set(pairs) == {"app vs .pt2", "app vs ONNX", "app vs predict.py"}

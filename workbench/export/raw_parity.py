@@ -10,9 +10,9 @@ the training path (the fitted chain as recorded, then the trained module).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import sys
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,12 @@ def held_out_rows(dataset: Any) -> pd.DataFrame | None:
 def _load_script(path: Path) -> Any:
     """Import the bundle's predict.py as a private module, removed from ``sys.modules`` afterwards."""
     name = f"_workbench_bundle_predict_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UserError(f"export: {path.name} could not be loaded for the parity check")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses in the script look their module up here
     try:
-        spec.loader.exec_module(module)
+        # Compiled from the text, not imported: an import would leave __pycache__/ inside the bundle.
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)  # noqa: S102 - our own staged file
         yield module
     finally:
         sys.modules.pop(name, None)
