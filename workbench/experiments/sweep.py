@@ -353,6 +353,14 @@ class Sweep:
             pipeline.set_param(node_id, name, value)
         trial_token = _TrialToken(token)
         hook = _PruneHook(trial, self.metric, self.direction, trial_token, reporter)
+        if not self.config["prune"]:
+            hook.trial = None  # nothing to decide: no per-epoch journal lines at all
+        else:
+            complete = (optuna.trial.TrialState.COMPLETE,)
+            finished = len(study.get_trials(deepcopy=False, states=complete))
+            hook.ask_from = int(self.config.get("prune_warmup", 2))
+            if finished < int(self.config.get("prune_startup", 5)):
+                hook.ask_from = 1 << 30  # MedianPruner never prunes before its startup trials: report only
         reporter(E.LogRecord("info", f"sweep {self.sweep_id}: trial {trial.number} " + _show(values)))
         overhead = time.perf_counter() - t0
         # Deploy nodes (export, predict files) are left out: thirty trials must not overwrite the user's files.
@@ -478,18 +486,19 @@ class _PruneHook:
         self.node_id = ""
         self.direct = False  # the per-epoch figure is the objective itself (not the validation loss)
         self.pruned = False
+        self.ask_from = 0  # should_prune is asked from this epoch on (it never prunes in the warm-up epochs)
         self.seconds = 0.0
 
     def __call__(self, event: E.Event) -> None:
-        if isinstance(event, E.MetricsLogged) and event.kind == "epoch" and not self.pruned:
+        if isinstance(event, E.MetricsLogged) and event.kind == "epoch":
             self.node_id = self.node_id or event.node_id
-            if event.node_id == self.node_id:
+            if event.node_id == self.node_id and self.trial is not None and not self.pruned:
                 began = time.perf_counter()
                 value = intermediate(event.values, self.metric, self.direction)
                 self.direct = _EPOCH_NAME.get(self.metric, self.metric) in event.values
                 if value is not None:
                     self.trial.report(value, int(event.step))
-                    if self.trial.should_prune():
+                    if int(event.step) >= self.ask_from and self.trial.should_prune():
                         self.pruned = True
                         self.token.cancel()
                 self.seconds += time.perf_counter() - began
@@ -566,9 +575,10 @@ def describe(info: TrialInfo, metric: str) -> str:
 def _journal_backend(path: Path) -> Any:
     """Optuna's journal file, synced to disk once per finished trial instead of after every line.
 
-    Its file backend fsyncs every append (~4 ms here) and takes a symlink lock file around it (~1.5 ms on
-    this disk): with a report per epoch that was 10-15 % of a short trial's training. The sweep's own OS lock
-    already keeps every other process out (readers need no lock), so lines are appended without Optuna's lock.
+    Its file backend fsyncs every append (~4 ms here), takes a symlink lock file around it (~1.5 ms on this
+    disk) and reads the file back after every write: with a report per epoch that was 10-15 % of a short
+    trial's training. The sweep's own OS lock keeps every other writer out, so lines are appended without
+    Optuna's lock and the writer replays its own lines from memory (readers still read the file).
     A killed process loses nothing (the lines are in the OS's cache); a power cut can lose the lines of the
     last trial, and a torn last line is set aside when the sweep reopens.
     """
@@ -578,13 +588,22 @@ def _journal_backend(path: Path) -> Any:
 
     class Backend(JournalFileBackend):
         handle: Any = None
+        logs: list[dict[str, Any]] | None = None  # what this process wrote and read, once it writes
+
+        def read_logs(self, log_number_from: int) -> Any:
+            if self.logs is None:  # a reader (the app's trials table): the file as it is now
+                return super().read_logs(log_number_from)
+            return iter(self.logs[log_number_from:])  # the only writer: the file holds nothing newer
 
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            if self.logs is None:
+                self.logs = list(super().read_logs(0))
+            lines = [json.dumps(log, separators=(",", ":")) for log in logs]
             if self.handle is None:
                 self.handle = open(self._file_path, "ab")  # noqa: SIM115 - kept while the study is used
-            self.handle.write(text.encode("utf-8"))
+            self.handle.write(("\n".join(lines) + "\n").encode("utf-8"))
             self.handle.flush()
+            self.logs.extend(json.loads(line) for line in lines)  # exactly what a reader gets back
             if any(log.get("op_code") == finished for log in logs):
                 os.fsync(self.handle.fileno())
 
