@@ -89,25 +89,29 @@ for _ in $(seq 60); do xdotool search --name "file-source" >/dev/null 2>&1 && br
 sleep 1
 import -window root "$out/06-first-minute-start.png"
 
-# 4. Action 1: drag the file onto the canvas (press, a few moves, release), as a hand would.
-xdotool mousemove 150 845
-xdotool mousedown 1
-for point in "200 800" "320 700" "500 560" "680 460" "720 430"; do
-  sleep 0.15
-  xdotool mousemove $point
-done
-sleep 0.3
-xdotool mouseup 1
-drop_at=$(date +%s.%N)
-
-# the dialog reads the file, guesses, and shows the guess
+# 4. Action 1: drag the file onto the canvas (press, a few moves, release), as a hand would. On a busy machine
+#    an X drag can be lost; a person would drag again, so a retry counts as one more action.
+drags=0
 dialog=""
-for _ in $(seq 60); do
-  dialog=$(xdotool search --name "New pipeline from penguins.csv" 2>/dev/null | head -1 || true)
-  [ -n "$dialog" ] && break
-  sleep 0.25
+while [ -z "$dialog" ] && [ "$drags" -lt 3 ]; do
+  drags=$((drags + 1))
+  xdotool mousemove 150 845
+  xdotool mousedown 1
+  for point in "200 800" "320 700" "500 560" "680 460" "720 430"; do
+    sleep 0.15
+    xdotool mousemove $point
+  done
+  sleep 0.3
+  xdotool mouseup 1
+  [ "$drags" -eq 1 ] && drop_at=$(date +%s.%N)
+  # the dialog reads the file, guesses, and shows the guess
+  for _ in $(seq 60); do
+    dialog=$(xdotool search --name "New pipeline from penguins.csv" 2>/dev/null | head -1 || true)
+    [ -n "$dialog" ] && break
+    sleep 0.25
+  done
 done
-[ -n "$dialog" ] || { echo "first_minute: no dialog after the drop; see $log" >&2; exit 1; }
+[ -n "$dialog" ] || { echo "first_minute: no dialog after $drags drops; see $log" >&2; exit 1; }
 kill "$spid" 2>/dev/null || true  # the drop has its data now; the file source stays out of the screenshots
 sleep 2  # a person reads the guess (the file is read and guessed in well under a second)
 import -window root "$out/07-drop-dialog.png"
@@ -129,14 +133,15 @@ done_at=$(date +%s.%N)
 sleep 3  # the results fill in
 import -window root "$out/08-first-model.png"
 
-"$python" - "$drop_at" "$accept_at" "$done_at" "$manifest" <<'PY'
+"$python" - "$drop_at" "$accept_at" "$done_at" "$manifest" "$drags" <<'PY'
 import json
 import sys
 from pathlib import Path
 
 drop, accept, done = (float(v) for v in sys.argv[1:4])
 manifest = json.loads(Path(sys.argv[4]).read_text())
-print("actions: 2 (1 drag and drop of the file, 1 Enter to accept the guess)")
+drags = int(sys.argv[5])
+print(f"actions: {drags + 1} ({drags} drag and drop of the file, 1 Enter to accept the guess)")
 print(f"drop -> bundle written: {done - drop:.1f} s (of which {accept - drop:.1f} s reading the dialog)")
 print(f"accept -> bundle written: {done - accept:.1f} s")
 print(f"bundle: {Path(sys.argv[4]).parent}")
