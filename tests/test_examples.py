@@ -20,6 +20,8 @@ EXPECTED = {
     "disease": ("evaluate", "accuracy", 0.95),
     "student_grades": ("evaluate", "r2", 0.60),
     "price_trend": ("evaluate", "r2", 0.85),
+    "digits_images": ("evaluate", "accuracy", 0.98),
+    "lfw_faces": ("evaluate", "accuracy", 0.9),
 }
 
 

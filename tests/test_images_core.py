@@ -272,3 +272,32 @@ def test_images_train_and_evaluate_through_the_cli(tmp_path: Path, capsys: pytes
     assert "fit started" in err and "12×12 px, grey" in err
     accuracy = float(err.split("evaluate: accuracy=")[1].split()[0])
     assert accuracy >= 0.85  # bars are easy; chance is 0.5
+
+
+DATASETS = Path(__file__).resolve().parent.parent / "resources" / "datasets"
+
+
+def test_generator_reproduces_the_committed_digit_pictures(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_datasets", DATASETS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.digits_images(tmp_path / "d") == 1797
+    made = sorted(p.relative_to(tmp_path / "d") for p in (tmp_path / "d").glob("*/*.png"))
+    committed = sorted(
+        p.relative_to(DATASETS / "digits_images") for p in (DATASETS / "digits_images").glob("*/*.png")
+    )
+    assert made == committed
+    assert all(
+        (tmp_path / "d" / p).read_bytes() == (DATASETS / "digits_images" / p).read_bytes() for p in made
+    )
+
+
+def test_lfw_faces_are_200_small_grey_pictures() -> None:
+    files = sorted((DATASETS / "lfw_faces").glob("*/*.png"))
+    assert len(files) == 200 and {p.parent.name for p in files} == {"face", "other"}
+    assert sum(p.parent.name == "face" for p in files) == 100
+    with Image.open(files[0]) as image:
+        assert image.size == (25, 25) and image.mode == "L"
+    assert sum(p.stat().st_size for p in files) < 200_000

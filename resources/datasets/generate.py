@@ -204,6 +204,48 @@ def student_performance(rows: int = 1000, seed: int = 37) -> pd.DataFrame:
     return frame
 
 
+def digits_images(folder: Path) -> int:
+    """The same 1,797 digits as 8x8 grey PNG files, one folder per digit (0-16 counts scaled to 0-255)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    return _write_pngs(folder, pixels, [str(int(t)) for t in bunch.target])
+
+
+def lfw_faces(folder: Path) -> int:
+    """scikit-image's lfw_subset: 100 faces and 100 non-faces, 25x25 grey PNG files in faces/ and other/.
+
+    Only the data file of the scikit-image package is read (its imports are not needed): install it with
+    `pip install --no-deps scikit-image` (or set SKIMAGE_LFW to the path of lfw_subset.npy)."""
+    import importlib.util
+    import os
+
+    source = os.environ.get("SKIMAGE_LFW")
+    if not source:
+        spec = importlib.util.find_spec("skimage")
+        if spec is None or spec.origin is None:
+            raise SystemExit("lfw_subset: pip install --no-deps scikit-image (only its data file is read)")
+        source = str(Path(spec.origin).parent / "data" / "lfw_subset.npy")
+    images = np.load(source, allow_pickle=False)
+    pixels = np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return _write_pngs(folder, pixels, ["face"] * 100 + ["other"] * (len(pixels) - 100))
+
+
+def _write_pngs(folder: Path, pixels: np.ndarray, labels: list[str]) -> int:
+    """One PNG per image in folder/<label>/<index>.png; stale PNGs of an earlier run are removed."""
+    from PIL import Image
+
+    for old in folder.glob("*/*.png"):
+        old.unlink()
+    for index, (image, label) in enumerate(zip(pixels, labels, strict=True)):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, mode="L").save(folder / label / f"{index:04d}.png", optimize=True)
+    return len(labels)
+
+
+IMAGE_SETS = {"digits_images": digits_images, "lfw_faces": lfw_faces}
+
 DATASETS = {
     "credit_risk.csv": credit_risk,
     "stock_prices.csv": daily_prices,
@@ -219,6 +261,10 @@ def main() -> None:
         path = HERE / name
         frame.to_csv(path, index=False, lineterminator="\n")
         print(f"{name}: {len(frame)} rows x {frame.shape[1]} columns, {path.stat().st_size / 1024:.0f} KiB")
+    for name, build in IMAGE_SETS.items():
+        count = build(HERE / name)
+        size = sum(f.stat().st_size for f in (HERE / name).glob("*/*.png"))
+        print(f"{name}/: {count} PNG files, {size / 1024:.0f} KiB")
 
 
 if __name__ == "__main__":
