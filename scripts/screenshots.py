@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -25,6 +26,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--size", default="1440x900")
+    parser.add_argument("--runs", action="store_true", help="only the Runs panel and sweep shots (09, 10)")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -60,6 +62,16 @@ def main() -> int:
         window.grab().save(str(path))
         written.append(path)
 
+    if args.runs:
+        runs_shots(window, shot, wait_until, out)
+        written += [out / "10-sweep.png"]
+        window.runner.shutdown()
+        window.document.close()
+        app.processEvents()
+        for path in written:
+            print(path)
+        return 0
+
     window.docks["log"].raise_()
     shot("01-empty-canvas")
 
@@ -89,6 +101,43 @@ def main() -> int:
     for path in written:
         print(path)
     return 0
+
+
+def runs_shots(window: Any, shot: Any, wait_until: Any, out: Path) -> None:
+    """09: two quick-start runs compared in the Runs panel; 10: a sweep in progress (the dialog)."""
+    from PySide6.QtCore import Qt
+
+    from workbench import commands as C
+    from workbench.paths import resource
+
+    window.files.open_example(resource("examples", "quickstart.pipeline.json"))
+    window.document.push(C.SetParam("train", "epochs", 25))
+    for lr in (0.0005, 0.005):
+        window.document.push(C.SetParam("train", "lr", lr))
+        window.run_all()
+        wait_until(lambda: window.runner.thread is None, 300)
+    runs = window.experiments.runs
+    dock = window.docks["runs"]
+    dock.raise_()
+    window.resizeDocks([dock], [560], Qt.Orientation.Vertical)
+    runs.refresh()
+    runs.select_runs([r.run_id for r in runs.model.records[:2]])
+    runs.curve_choice.setCurrentText("val_accuracy")
+    shot("09-runs-compare")
+
+    dialog = window.experiments.open_sweep()
+    dialog.resize(1300, 720)
+    dialog.choose("train.lr", "1e-4:1e-1:log")
+    dialog.choose("mlp.units", "32,64,128")
+    dialog.objective.setCurrentText("val_accuracy")
+    dialog.trials_box.setValue(40)
+    dialog.prune_startup = 3
+    dialog.start()
+    wait_until(lambda: len(dialog.trials) >= 14 or not dialog.running, 600)
+    wait_until(lambda: False, 0.5)
+    dialog.grab().save(str(out / "10-sweep.png"))
+    window.runner.stop()
+    wait_until(lambda: not dialog.running, 120)
 
 
 if __name__ == "__main__":

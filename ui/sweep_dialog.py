@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 OBJECTIVES = ("best_val_loss", "val_accuracy", "val_balanced_accuracy", "val_f1_macro", "val_roc_auc",
               "val_r2", "val_rmse", "val_mae", "accuracy", "r2")  # fmt: skip
 GREY, BLUE, GREEN = "#9ca3af", "#3b82f6", "#22c55e"
+CATEGORY_ORDER = {"train": 0, "model": 1, "transform": 2, "clean": 3}  # training settings first
+SKIPPED_CATEGORIES = ("collect", "evaluate", "deploy")
 
 
 class SweepDialog(QDialog):
@@ -114,6 +116,7 @@ class SweepDialog(QDialog):
         self.importances = QTableWidget(0, 2)
         self.importances.setHorizontalHeaderLabels(["Parameter", "Importance"])
         self.importances.setMaximumHeight(130)
+        self.importances.verticalHeader().setVisible(False)
         self.importances.horizontalHeader().setStretchLastSection(True)
         self.right = QVBoxLayout()
         right = QWidget()
@@ -143,9 +146,13 @@ class SweepDialog(QDialog):
         pipeline = self.window.document.pipeline
         rows = []
         for node_id, name, list_field, param in searchable(pipeline):
+            category = getattr(pipeline.spec(node_id), "category", "other")
+            if category in SKIPPED_CATEGORIES:  # reading files, scoring, exporting: not hyperparameters
+                continue
             found = default_range(pipeline, node_id, name, list_field)
             if found is not None:
-                rows.append((found, param))
+                rows.append((CATEGORY_ORDER.get(category, 9), len(rows), found, param))
+        rows = [(found, param) for _, _, found, param in sorted(rows)]
         self.params.setRowCount(len(rows))
         self.rows: list[SearchParam] = []
         for row, (found, param) in enumerate(rows):
@@ -310,8 +317,8 @@ class SweepDialog(QDialog):
             import pyqtgraph as pg
 
             self._plot = pg.PlotWidget()
+            self._plot.setBackground(None)  # the window's colours, like the training plots
             self._plot.setLabel("bottom", "trial")
-            self._plot.showGrid(x=True, y=True, alpha=0.2)
             self._plot.setMinimumHeight(180)
             self.right.insertWidget(1, self._plot, 1)
         return self._plot

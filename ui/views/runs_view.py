@@ -211,6 +211,7 @@ class RunsView(QWidget):
         self.metrics_table = QTableWidget(0, 0)
         for table in (self.diff, self.metrics_table):
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+            table.verticalHeader().setVisible(False)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.diff, "Parameters")
         self.tabs.addTab(self.metrics_table, "Metrics")
@@ -309,8 +310,8 @@ class RunsView(QWidget):
             import pyqtgraph as pg
 
             self._plot = pg.PlotWidget()
+            self._plot.setBackground(None)  # the window's colours, like the training plots
             self._plot.setLabel("bottom", "epoch")
-            self._plot.showGrid(x=True, y=True, alpha=0.2)
             self._legend = self._plot.addLegend(offset=(-10, 10))
             self.plot_box.layout().addWidget(self._plot, 1)
         return self._plot
