@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.engine.trainer import TrainState
 
-BATCH_HOOKS = ("on_batch_end",)
-
 
 class Callback:
     """Base class: every hook is a no-op. ``order`` sorts callbacks (checkpointing runs last)."""

@@ -268,7 +268,3 @@ def build_model_from_architecture(arch: dict[str, Any]) -> nn.Module:
             n_outputs,
         )
     raise ValueError(f"unknown architecture kind {kind!r}")
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

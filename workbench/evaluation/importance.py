@@ -19,7 +19,6 @@ import pandas as pd
 from workbench.errors import UserError
 from workbench.evaluation.align import raw_outputs, split_arrays, to_predictions
 
-SCORINGS = ("auto", "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "r2", "mae", "rmse")
 _LOWER_IS_BETTER = {"log_loss", "mae", "rmse"}
 
 

@@ -44,7 +44,6 @@ NA_MARKERS = [
     "#N/A",
     "missing",
 ]
-TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ""}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _SLASH_DATE = re.compile(r"^\d{1,4}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?$")
