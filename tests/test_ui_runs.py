@@ -129,3 +129,24 @@ def test_sweep_dialog_start_prune_apply_best_and_undo(qtbot, window) -> None:
     assert len(window.document.stack._done) == depth + 1  # one undoable command
     window.document.undo()
     assert window.document.pipeline.node("train").params["lr"] == before
+
+
+def test_the_runs_view_lists_a_thousand_runs(qtbot, data_dir: Path) -> None:
+    import json
+
+    with ExperimentStore() as store:
+        store.db.execute("BEGIN")
+        for i in range(1000):
+            params = {f"node{k}.p": k for k in range(30)} | {"train.lr": 10.0 ** -(i % 3)}
+            store.upsert({"run_id": f"run-{i:04d}", "pipeline_name": "big", "params": json.dumps(params),
+                          "metrics": json.dumps({"val_accuracy": i / 1000}), "status": "ok",
+                          "finished_at": float(i)})  # fmt: skip
+        store.db.execute("COMMIT")
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.show()
+    view.refresh()
+    assert view.model.rowCount() == 1000 and view.proxy.rowCount() == 1000
+    assert view.model.headers[-1] == "train.lr" and "node3.p" not in view.model.headers
+    view.filter.setText("run-0999")
+    assert view.proxy.rowCount() == 1

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,12 @@ from workbench import events as E
 from workbench import paths
 from workbench.errors import UserError
 from workbench.execution.context import CancelToken
+from workbench.experiments import journal
+from workbench.experiments.journal import JOURNAL
 from workbench.experiments.space import SearchParam, changes, decode_params
 from workbench.experiments.store import annotate_trial, flatten_metrics, metric_direction
 
-CONFIG, JOURNAL, LOCK = "sweep.json", "journal.log", "sweep.lock"
+CONFIG = "sweep.json"
 SAMPLERS = ("tpe", "random", "grid")
 DEFAULT_METRIC = "best_val_loss"  # every supervised run with a validation split has it
 MAX_FAILURES_IN_A_ROW = 3
@@ -202,7 +203,7 @@ class Sweep:
 
     # -- the study
     def _storage(self) -> Any:
-        return _optuna().storages.JournalStorage(_journal_backend(self.folder / JOURNAL))
+        return _optuna().storages.JournalStorage(journal.backend(self.folder / JOURNAL))
 
     def study(self, seed_offset: int = 0) -> Any:
         optuna = _optuna()
@@ -287,11 +288,11 @@ class Sweep:
         result = SweepResult(self.sweep_id, "done", [], None)
         began = time.monotonic()
         failures = 0
-        with self._locked():
-            self._repair_journal()
+        with journal.locked(self.folder, self.sweep_id):
+            journal.repair(self.folder)
             optuna = _optuna()
             study = self.study(seed_offset=len(self._existing()))
-            _close_stale(study, optuna)
+            journal.close_stale(study, optuna)
             grid = self.grid_size()
             limit = min(budget, grid) if grid else budget
             while True:
@@ -441,39 +442,6 @@ class Sweep:
     def _existing(self) -> list[Any]:
         return self.study().trials if (self.folder / JOURNAL).exists() else []
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One process at a time per sweep; the OS drops the lock when its holder dies (even by kill -9)."""
-        handle = open(self.folder / LOCK, "a+")  # noqa: SIM115 - held for the whole with-block
-        try:
-            try:
-                _lock(handle)
-            except OSError:
-                raise UserError(
-                    f"sweep {self.sweep_id} is running in another process; wait for it or stop it first"
-                ) from None
-            yield
-        finally:
-            handle.close()
-
-    def _repair_journal(self) -> None:
-        """Under our lock nobody else writes: drop Optuna's stale lock and a torn last line (kept aside)."""
-        journal = self.folder / JOURNAL
-        stale = Path(str(journal) + ".lock")
-        if stale.is_symlink() or stale.exists():
-            stale.unlink()
-        if not journal.exists() or journal.stat().st_size == 0:
-            return
-        data = journal.read_bytes()
-        if data.endswith(b"\n"):
-            return
-        keep = data.rfind(b"\n") + 1
-        (self.folder / f"{JOURNAL}.torn-{int(time.time())}").write_bytes(data[keep:])
-        with open(journal, "r+b") as handle:
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-
 
 class _PruneHook:
     """Forwards every event; the first training node's per-epoch figures go to the trial for pruning."""
@@ -528,13 +496,6 @@ def _counts(trial: Any, optuna: Any) -> bool:
     return trial.state == states.FAIL and not _attrs(trial).get("interrupted")
 
 
-def _close_stale(study: Any, optuna: Any) -> None:
-    """A trial still 'running' in the journal belonged to a process that died: mark it interrupted."""
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-
-
 def _info(trial: Any, direction: str) -> TrialInfo:
     attrs = _attrs(trial)
     state = trial.state.name.lower()
@@ -570,56 +531,3 @@ def describe(info: TrialInfo, metric: str) -> str:
     else:
         head = info.state + (f": {info.message}" if info.message else "")
     return f"{head} · {info.epochs} epochs · {info.seconds:.1f} s ({_show(info.params)})"
-
-
-def _journal_backend(path: Path) -> Any:
-    """Optuna's journal file, synced to disk once per finished trial instead of after every line.
-
-    Its file backend fsyncs every append (~4 ms here), takes a symlink lock file around it (~1.5 ms on this
-    disk) and reads the file back after every write: with a report per epoch that was 10-15 % of a short
-    trial's training. The sweep's own OS lock keeps every other writer out, so lines are appended without
-    Optuna's lock and the writer replays its own lines from memory (readers still read the file).
-    A killed process loses nothing (the lines are in the OS's cache); a power cut can lose the lines of the
-    last trial, and a torn last line is set aside when the sweep reopens.
-    """
-    from optuna.storages.journal import JournalFileBackend
-
-    finished = 6  # JournalOperation.SET_TRIAL_STATE_VALUES: a trial's end, or its start
-
-    class Backend(JournalFileBackend):
-        handle: Any = None
-        logs: list[dict[str, Any]] | None = None  # what this process wrote and read, once it writes
-
-        def read_logs(self, log_number_from: int) -> Any:
-            if self.logs is None:  # a reader (the app's trials table): the file as it is now
-                return super().read_logs(log_number_from)
-            return iter(self.logs[log_number_from:])  # the only writer: the file holds nothing newer
-
-        def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            if self.logs is None:
-                self.logs = list(super().read_logs(0))
-            lines = [json.dumps(log, separators=(",", ":")) for log in logs]
-            if self.handle is None:
-                self.handle = open(self._file_path, "ab")  # noqa: SIM115 - kept while the study is used
-            self.handle.write(("\n".join(lines) + "\n").encode("utf-8"))
-            self.handle.flush()
-            self.logs.extend(json.loads(line) for line in lines)  # exactly what a reader gets back
-            if any(log.get("op_code") == finished for log in logs):
-                os.fsync(self.handle.fileno())
-
-        def __del__(self) -> None:
-            if self.handle is not None:
-                self.handle.close()
-
-    return Backend(str(path))
-
-
-def _lock(handle: Any) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
