@@ -301,3 +301,33 @@ def test_lfw_faces_are_200_small_grey_pictures() -> None:
     with Image.open(files[0]) as image:
         assert image.size == (25, 25) and image.mode == "L"
     assert sum(p.stat().st_size for p in files) < 200_000
+
+
+def test_integrated_gradients_is_exact_for_a_linear_model_and_complete_for_a_cnn() -> None:
+    import torch
+
+    from workbench.engine.vision import build_vision, vision_architecture
+    from workbench.images.explain import completeness_gap, integrated_gradients, overlay
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(5, 3)
+    x = np.array([0.5, -1.0, 2.0, 0.0, 3.0], dtype=np.float32)
+    attributions = integrated_gradients(linear, x, target=2, steps=8)
+    expected = (x * linear.weight[2].detach().numpy()).astype(np.float64)  # (x - 0) · w, exactly
+    assert np.allclose(attributions, expected, atol=1e-6)
+    model = build_vision(
+        vision_architecture("cnn", {"blocks": 2, "width": 8}, [12, 12, 1], 2, "binary")
+    ).eval()
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 12, 1)).astype(np.float32)
+    for target in (0, 1):
+        attributions = integrated_gradients(model, pixels, target, "binary", steps=128)
+        assert attributions.shape == (12, 12, 1)
+        with torch.no_grad():
+            logit = float(
+                model(torch.from_numpy(pixels)[None])[0, 0] - model(torch.zeros(1, 12, 12, 1))[0, 0]
+            )
+        delta = logit if target == 1 else -logit
+        gap = completeness_gap(model, pixels, attributions, target, "binary")
+        assert gap <= 0.02 * max(1.0, abs(delta)), (gap, delta)  # attributions add up to f(x) - f(black)
+    picture = overlay(pixels.astype(np.uint8), attributions)
+    assert picture.shape == (12, 12, 3) and picture.dtype == np.uint8

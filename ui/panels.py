@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
 
+from ui.views import image_views
 from ui.views.data_view import DataView, file_source, tables_in
 from ui.views.results_view import ResultsView
 from ui.views.training_view import TrainingView
@@ -39,6 +40,8 @@ class Panels(QObject):
         runner.finished.connect(self._run_finished)
         runner.state_text.connect(self._state_text)
         window.scene.selectionChanged.connect(self.show_selected_data)
+        self.images = image_views.attach(window)  # pictures: thumbnails, augmentation preview, mistakes
+        self._bind_images()
 
     def warm(self) -> None:
         """Build the plots (imports pyqtgraph) once the window is up, so the first Run does not pay it."""
@@ -48,6 +51,19 @@ class Panels(QObject):
         """A new document: nothing of the old one's results stays on screen."""
         self.data.show_tables("", {})
         self.results.show_result(None)
+        QTimer.singleShot(0, self._bind_images)  # the window swaps in the new document right after this
+
+    @Slot()
+    def _bind_images(self) -> None:
+        """The augmentation preview follows parameter edits of the (current) document."""
+        self.window.document.changed.connect(self._refresh_images, Qt.ConnectionType.UniqueConnection)
+
+    @Slot()
+    def _refresh_images(self) -> None:
+        selected = self.window.scene.selected_node_ids()
+        pipeline = self.window.document.pipeline
+        if len(selected) == 1 and selected[0] in pipeline:
+            self.images.show_selected(pipeline, selected[0], {})
 
     @Slot()
     def _run_started(self) -> None:
@@ -66,6 +82,7 @@ class Panels(QObject):
         self.training.run_finished(result.status)
         if any(n.outputs for n in result.nodes.values()):
             self.results.show_result(result)
+            self.images.show_result(result)
             if "evaluation" in self.results.found and result.status == "ok":
                 self.window.docks["results"].raise_()
         # Deferred: the canvas gets its final states first, the table fills a moment later.
@@ -103,6 +120,8 @@ class Panels(QObject):
             tables.update(tables_in(value, port))
         node = self.window.document.pipeline.node(node_id)
         title = node.title if getattr(node, "title", "") else node_id
+        if self.images.show_selected(self.window.document.pipeline, node_id, self.outputs_of(node_id)):
+            self.window.docks["images"].raise_()
         if tables:
             self.data.show_tables(title, tables)
         elif (source := file_source(self.window.document.pipeline, node_id)) is not None:

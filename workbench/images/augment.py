@@ -89,7 +89,7 @@ def preview(pixels: Any, config: dict[str, Any], n: int = 8, seed: int = 0) -> l
 
     size, channels = int(pixels.shape[0]), int(pixels.shape[2])
     augmenter = Augmenter(config, size, channels)
-    batch = torch.from_numpy(np.ascontiguousarray(pixels)).float().unsqueeze(0).repeat(n, 1, 1, 1)
+    batch = torch.from_numpy(np.array(pixels, dtype=np.float32)).unsqueeze(0).repeat(n, 1, 1, 1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = augmenter(batch)
