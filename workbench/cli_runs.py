@@ -328,7 +328,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if result.best:
             best = result.best
             print(f"best: trial {best.number} {sweep.metric} {best.value:.6g} (run {best.run_id})")
-            values = " ".join(f"--set {k}={_fmt(v)}" for k, v in best.params.items())
+            values = " ".join(
+                f"--set {k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in best.params.items()
+            )
             if not any(p.list_field for p in sweep.space):  # --set cannot name a field of a list parameter
                 print(f"apply: workbench run {sweep.config.get('pipeline_file') or 'PIPELINE'} {values}")
             else:

@@ -193,12 +193,14 @@ class Sweep:
         path = Path(ref)
         if (path / CONFIG).exists():
             return cls(path)
-        found = [p for p in sweeps_dir().iterdir() if p.name.startswith(str(ref)) and (p / CONFIG).exists()]
+        root = paths.user_data_dir() / "sweeps"  # looking up creates nothing
+        candidates = root.iterdir() if root.is_dir() else []
+        found = [p for p in candidates if p.name.startswith(str(ref)) and (p / CONFIG).exists()]
         exact = [p for p in found if p.name == str(ref)]
         if len(exact or found) == 1:
             return cls((exact or found)[0])
         if not found:
-            raise UserError(f"no sweep {str(ref)!r} in {sweeps_dir()}")
+            raise UserError(f"no sweep {str(ref)!r} in {root}")
         raise UserError(f"sweep {str(ref)!r} is ambiguous ({', '.join(p.name for p in found[:5])})")
 
     # -- the study
@@ -527,7 +529,7 @@ def describe(info: TrialInfo, metric: str) -> str:
     if info.state == "complete":
         head = f"{metric} {info.value:.4g}"
     elif info.state == "pruned":
-        head = f"pruned after {info.epochs} epoch(s)"
+        head = "pruned" + (f" at {info.partial:.4g}" if info.partial is not None else "")
     else:
         head = info.state + (f": {info.message}" if info.message else "")
     return f"{head} · {info.epochs} epochs · {info.seconds:.1f} s ({_show(info.params)})"
