@@ -337,3 +337,157 @@ def test_a_stop_asked_for_inside_an_epoch_is_agreed_and_keeps_the_weights(world,
     assert result.stopped and result.stop_reason == "user"
     assert len(result.history) == 2  # 8 steps an epoch: asked in the third, agreed at its end, not recorded
     assert (tmp_path / "ck" / "last.pt").is_file()
+
+
+# --------------------------------------------------------------------------- tables larger than memory
+
+
+def write_parts(folder: Path, rows: int = 3000, files: int = 3, seed: int = 0) -> tuple[Path, pd.DataFrame]:
+    """A folder of Parquet files (several row groups each) and the whole table for comparison."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(4)])
+    frame["f3"] = frame["f3"] * 40 + 1000
+    frame["color"] = rng.choice(["red", "green", "blue"], rows, p=[0.5, 0.3, 0.2])
+    frame.loc[7, "color"] = "violet"  # one rare value: the sample must still know it
+    frame.loc[rng.choice(rows, 150, replace=False), "f1"] = np.nan
+    frame["target"] = np.where(x[:, 0] + 0.5 * x[:, 1] - x[:, 2] + (frame["color"] == "red") > 0, "yes", "no")
+    folder.mkdir(parents=True, exist_ok=True)
+    per = rows // files
+    for i in range(files):
+        part = frame.iloc[i * per : rows if i == files - 1 else (i + 1) * per]
+        part.to_parquet(folder / f"part-{i}.parquet", row_group_size=250, index=False)
+    return folder, frame
+
+
+SPLIT = {"target": "target", "task": "auto", "val_fraction": 0.15, "test_fraction": 0.15, "shuffle": True,
+         "features": [], "seed": 3, "time_column": "", "stratify": True}  # fmt: skip
+
+
+def test_streamed_steps_are_fitted_over_every_training_row(tmp_path: Path) -> None:
+    from workbench.tabular import fit
+    from workbench.tabular.stream import open_stream, split_streamed
+
+    folder, whole = write_parts(tmp_path / "parts")
+    table = open_stream(folder, sample_rows=300, holdout_rows=10_000)
+    assert table.n_rows == 3000 and len(table.sample) < 400
+    assert "violet" in set(table.sample["color"])  # written into the sample: the fit must know it
+    lines: list[str] = []
+    streamed = split_streamed(table, SPLIT, lines.append)
+    # The same rows in memory: every row's split comes from its number, so the reference is exact.
+    split = streamed.stream.rule.assign(np.arange(len(whole)))
+    train = whole[(split == 0) & whole["target"].notna()].reset_index(drop=True)
+    assert streamed.stream.train_rows == len(train)
+    assert len(streamed.val) == int((split == 1).sum()) and len(streamed.test) == int((split == 2).sum())
+    memory = dataclasses_replace(streamed, train=train, stream=None)
+
+    def both(make):
+        return fit.apply_to_dataset(streamed_ds[0], make(streamed_ds[0])), fit.apply_to_dataset(
+            memory_ds[0], make(memory_ds[0])
+        )
+
+    streamed_ds, memory_ds = [streamed], [memory]
+    steps = [
+        lambda d: fit.fit_onehot(d.train, d.features, ["color"], 20),
+        lambda d: fit.fit_impute(d.train, d.features, ["f1"], "mean"),
+        lambda d: fit.fit_scale(d.train, d.features, ["f0", "f1", "f2", "f3"], "standard"),
+        lambda d: fit.fit_scale(d.train, d.features, ["f0", "f3"], "minmax"),
+    ]
+    for make in steps:
+        streamed_ds[0], memory_ds[0] = both(make)
+    got, want = streamed_ds[0].chain, memory_ds[0].chain
+    assert got[0] == want[0]  # one-hot: the same categories, in the same order (exact counts)
+    assert got[1]["fill"]["f1"] == pytest.approx(want[1]["fill"]["f1"], rel=1e-12)
+    for a, b in zip(got[2:], want[2:], strict=True):
+        assert a["center"] == pytest.approx(b["center"], rel=1e-10, abs=1e-12)
+        assert a["scale"] == pytest.approx(b["scale"], rel=1e-10)
+    # A median comes from the sample (documented as approximate): close, not equal.
+    median = fit.fit_impute(streamed.train, streamed.features, ["f3"], "median")["fill"]["f3"]
+    assert median == pytest.approx(train["f3"].median(), abs=0.25 * train["f3"].std())
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def test_a_stream_epoch_reads_every_training_row_once_and_shards_without_overlap(tmp_path: Path) -> None:
+    import torch
+
+    from workbench.tabular.stream import open_stream, split_streamed
+
+    folder, _ = write_parts(tmp_path / "parts", rows=2000, files=2)
+    dataset = split_streamed(open_stream(folder, sample_rows=500), SPLIT, lambda _m: None)
+    stream = dataset.stream.tensor_splits(
+        dataclasses_replace(dataset, features=["f0", "f2"]), "cpu"
+    ).x_train  # fmt: skip
+    n = len(stream)
+    stream.buffer_rows = 300
+    ordinals = torch.arange(n)  # as targets: each batch says which training rows it holds
+    steps, batches = stream.epoch_batches(ordinals, epoch=1, rank=0, size=1, rows_per_step=64, seed=0)
+    seen = torch.cat([yb for _, yb in batches])
+    assert sorted(seen.tolist()) == list(range(n)) and steps == -(-n // 64)
+    assert seen.tolist() != sorted(seen.tolist())  # shuffled across units and batches
+    # Two processes: the same number of full batches each, from different row groups.
+    per_rank = []
+    for rank in (0, 1):
+        steps, batches = stream.epoch_batches(ordinals, epoch=1, rank=rank, size=2, rows_per_step=32, seed=0)
+        got = [yb for _, yb in batches]
+        assert len(got) == steps == -(-n // 64) and all(len(b) == 32 for b in got)
+        per_rank.append(set(torch.cat(got).tolist()))
+    assert not per_rank[0] & per_rank[1]
+    assert len(per_rank[0] | per_rank[1]) > 0.9 * n
+
+
+def write_stream_pipeline(folder: Path, data: str, export: bool = True) -> Path:
+    path = write_pipeline(folder, data, epochs=3, export=export)
+    doc = json.loads(path.read_text())
+    doc["nodes"][0]["params"].update(stream=True, sample_rows=400, holdout_rows=300)
+    doc["nodes"].insert(
+        3, {"id": "impute", "type": "prep.impute", "params": {"strategy": "mean"}, "position": [0, 1]}
+    )
+    for link in doc["links"]:
+        if link["from"][0] == "encode":
+            link["from"] = ["impute", "dataset"]
+    doc["links"].append({"from": ["encode", "dataset"], "to": ["impute", "dataset"]})
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_streaming_a_parquet_folder_trains_and_exports_an_ordinary_bundle(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    write_parts(tmp_path / "parts")
+    pipeline = write_stream_pipeline(tmp_path, "parts")
+    report = tmp_path / "R.json"
+    assert cli.main(["run", str(pipeline), "--device", "cpu", "--report", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "streamed: 3,000 rows (from the Parquet metadata) x 6 columns in 3 files" in err
+    assert "stream: scale fitted over all" in err and "stream: onehot fitted over all" in err
+    written = json.loads(report.read_text())
+    train = written["metrics"]["train"]
+    assert train["epochs_run"] == 3 and train["final_val_loss"] < 0.69
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["kind"] == "model-workbench-bundle"
+    assert written["metrics"]["export"]["parity_max_abs_diff"] < 1e-4
+    # The bundle predicts raw rows like any other (its own predict.py ran in the export's parity check).
+    from workbench.export.predictor import Predictor
+
+    rows = pd.read_parquet(tmp_path / "parts" / "part-0.parquet").drop(columns=["target"]).head(20)
+    assert len(Predictor.from_bundle(tmp_path / "bundle").predict(rows).table) == 20
+
+
+@pytest.mark.slow
+def test_two_processes_stream_their_own_row_groups(tmp_path: Path, data_dir: Path) -> None:
+    write_parts(tmp_path / "parts")
+    pipeline = write_stream_pipeline(tmp_path, "parts", export=False)
+    report = tmp_path / "R.json"
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data_dir))
+    done = subprocess.run(
+        workbench("run", str(pipeline), "--nproc", "2", "--device", "cpu", "--report", str(report), "--quiet"),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    train = json.loads(report.read_text())["metrics"]["train"]
+    assert train["processes"] == 2 and train["epochs_run"] == 3 and train["final_val_loss"] < 0.69

@@ -57,7 +57,15 @@ def fit_everywhere(
         )
     import torch
 
-    if not isinstance(data.x_train, torch.Tensor):
+    stream = data.x_train if hasattr(data.x_train, "to_job") else None  # a streamed table's training rows
+    if stream is not None:
+        units = sum(1 for n in stream.split.fragment_train_rows if n)
+        if units < world.size:
+            raise UserError(
+                f"stream: {world.size} processes but only {units} Parquet row group(s) hold training rows; write "
+                "the table in more row groups or files, or start fewer processes"
+            )
+    elif not isinstance(data.x_train, torch.Tensor):
         raise UserError(
             "distributed: this training data streams from files (images); train it in one process "
             "(leave out --nproc / torchrun)"
@@ -66,7 +74,7 @@ def fit_everywhere(
     tensors = [
         (name, value)
         for name, value in (
-            ("x_train", data.x_train),
+            ("x_train", None if stream is not None else data.x_train),
             ("y_train", data.y_train),
             ("x_val", data.x_val),
             ("y_val", data.y_val),
@@ -82,6 +90,7 @@ def fit_everywhere(
         "tensors": [[name, list(value.shape), str(value.dtype)] for name, value in tensors],
         "frozen": [name for name, p in module.named_parameters() if not p.requires_grad],
         "early_stopping": _early_stopping_specs(callbacks),
+        "stream": stream.to_job() if stream is not None else None,
     }
     try:
         world.send(job)
@@ -129,6 +138,10 @@ def _run_job(world: World, job: dict[str, Any], token: Any) -> None:
         if name in frozen:
             p.requires_grad_(False)
     callbacks: list[Any] = [EarlyStopping(**spec) for spec in job.get("early_stopping", [])]
+    if job.get("stream"):
+        from workbench.tabular.stream_train import TrainStream
+
+        tensors["x_train"] = TrainStream.from_job(job["stream"])
     data = TrainData(
         tensors["x_train"],
         tensors["y_train"],

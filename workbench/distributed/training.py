@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -82,29 +82,67 @@ def _raise_diverged(state: TrainState, own: UserError | None) -> None:
     )
 
 
+class _Solo:
+    """The world of a single process: the agreed loop without collectives (streamed tables use it)."""
+
+    rank, size = 0, 1
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        return [float(v) for v in values]
+
+    def ddp(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+    def rank_batch(self, batch_size: int) -> int:
+        return max(1, int(batch_size))
+
+
+SOLO = _Solo()
+
+
+def _memory_batches(
+    world: Any, x: torch.Tensor, y: torch.Tensor, epoch: int, seed: int, bs: int
+) -> tuple[int, Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """This rank's shard of an in-memory split, in batches of ``bs`` (the same count on every rank)."""
+    idx = shard_indices(x.shape[0], world.size, world.rank, seed, epoch).to(x.device)
+    xs, ys = x[idx], y[idx]
+    m = xs.shape[0]
+    steps = math.ceil(m / bs)
+    if m > bs and m % bs == 1:
+        steps -= 1  # a trailing one-row batch breaks batch norm and adds nothing (the same on every rank)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for step in range(steps):
+            yield xs[step * bs : (step + 1) * bs], ys[step * bs : (step + 1) * bs]
+
+    return steps, batches()
+
+
 def train_epoch(
-    world: World,
+    world: Any,
     state: TrainState,
-    x: torch.Tensor,
+    x: Any,
     y: torch.Tensor,
     loss_fn: Callable[..., torch.Tensor],
     control: Any,
     autocast: torch.dtype | None,
     frozen_gc: bool,
 ) -> bool:
-    """One epoch of this rank's shard through DDP. Returns whether the GC is frozen (after the first step)."""
+    """One epoch of this rank's shard (through DDP when there are several). Returns whether the GC is
+    frozen (after the first step). ``x`` is a tensor, or a streamed table's ``TrainStream``."""
     from workbench.engine import device as dev
 
     config, opt, scaler, device = state.config, state.optimizer, state.scaler, state.device
     model = world.ddp(state.model)
     seed = int(config.seed or 0)
-    n_global = x.shape[0]
-    idx = shard_indices(n_global, world.size, world.rank, seed, state.epoch).to(device)
-    torch.manual_seed(rank_seed(seed, state.epoch, world.rank))
-    xs, ys = x[idx], y[idx]
-    m = xs.shape[0]
+    n_global = int(x.shape[0])
     bs = world.rank_batch(state.batch_size)
-    state.batches = math.ceil(m / bs)
+    if hasattr(x, "epoch_batches"):
+        steps, batches = x.epoch_batches(y, state.epoch, world.rank, world.size, bs, seed)
+    else:
+        steps, batches = _memory_batches(world, x, y, state.epoch, seed, bs)
+    torch.manual_seed(rank_seed(seed, state.epoch, world.rank))
+    state.batches = steps
     state.samples_before += state.epoch_samples
     state.batch = state.epoch_samples = 0
     state.running_loss = None
@@ -119,63 +157,68 @@ def train_epoch(
     sizes: list[int] = []
     totals = [0.0, 0]
     last_read = time.perf_counter()
-    i = b = 0
+    rows = b = 0
     model.train()
-    while i < m:
-        if b % read_every == 0:
-            if _sync(world, state, control, window, sizes, totals, b):
-                break
-            now = time.perf_counter()
-            if b and now - last_read >= interval:
-                last_read = now
-                state.callbacks.call("on_progress", state)
-        end = min(i + bs, m)
-        if end - i == 1 and i > 0:
-            break  # the same on every rank: the shards have one size
-        xb, yb = xs[i:end], ys[i:end]
-        try:
-            opt.zero_grad(set_to_none=True)
-            if autocast is None:
-                loss = loss_fn(model(xb), yb)
-            else:
-                with torch.autocast(device.type, dtype=autocast):
+    try:
+        while b < steps:
+            if b % read_every == 0:
+                if _sync(world, state, control, window, sizes, totals, b):
+                    break
+                now = time.perf_counter()
+                if b and now - last_read >= interval:
+                    last_read = now
+                    state.callbacks.call("on_progress", state)
+            batch = next(batches, None)
+            if batch is None:
+                break  # one process's stream ended (several processes always get ``steps`` batches)
+            xb, yb = batch
+            try:
+                opt.zero_grad(set_to_none=True)
+                if autocast is None:
                     loss = loss_fn(model(xb), yb)
-            if scaler is None:
-                loss.backward()
-                if clip:
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                opt.step()
+                else:
+                    with torch.autocast(device.type, dtype=autocast):
+                        loss = loss_fn(model(xb), yb)
+                if scaler is None:
+                    loss.backward()
+                    if clip:
+                        torch.nn.utils.clip_grad_norm_(params, clip)
+                    opt.step()
+                else:
+                    scaler.scale(loss).backward()
+                    if clip:
+                        scaler.unscale_(opt)
+                        torch.nn.utils.clip_grad_norm_(params, clip)
+                    scaler.step(opt)
+                    scaler.update()
+            except (RuntimeError, MemoryError) as exc:
+                if not dev.is_out_of_memory(exc):
+                    raise
+                oom = True
             else:
-                scaler.scale(loss).backward()
-                if clip:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                scaler.step(opt)
-                scaler.update()
-        except (RuntimeError, MemoryError) as exc:
-            if not dev.is_out_of_memory(exc):
-                raise
-            oom = True
-        else:
-            oom = False
-        if oom:  # the ranks cannot halve together mid-step: stop with advice instead (on_oom=halve too)
-            raise UserError(
-                f"out of memory on {device} (process {world.rank}) at {bs} rows per process "
-                f"(epoch {state.epoch}, batch {b + 1}); lower batch_size or start fewer processes per GPU"
-            )
-        if per_batch_scheduler is not None and state.scheduler_steps < max_scheduler_steps:
-            per_batch_scheduler.step()
-            state.scheduler_steps += 1
-        window.append(loss.detach())
-        sizes.append(end - i)
-        i = end
-        b += 1
-        state.batch, state.epoch_samples = b, min(n_global, i * world.size)
-        if not frozen_gc and config.freeze_gc:
-            dev.freeze_gc()
-            frozen_gc = True
-        for cb in batch_hooks:
-            cb.on_batch_end(state)
+                oom = False
+            if oom:  # the ranks cannot halve together mid-step: stop with advice instead (on_oom=halve too)
+                raise UserError(
+                    f"out of memory on {device} (process {world.rank}) at {bs} rows per process "
+                    f"(epoch {state.epoch}, batch {b + 1}); lower batch_size or start fewer processes per GPU"
+                )
+            if per_batch_scheduler is not None and state.scheduler_steps < max_scheduler_steps:
+                per_batch_scheduler.step()
+                state.scheduler_steps += 1
+            window.append(loss.detach())
+            sizes.append(int(xb.shape[0]))
+            rows += int(xb.shape[0])
+            b += 1
+            state.batch, state.epoch_samples = b, min(n_global, rows * world.size)
+            if not frozen_gc and config.freeze_gc:
+                dev.freeze_gc()
+                frozen_gc = True
+            for cb in batch_hooks:
+                cb.on_batch_end(state)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # a stream's reader thread stops here
     # The epoch's loss over every rank's rows, a last look for NaN, and a stop asked for since the last
     # agreement point (every rank leaves the epoch the same way).
     from workbench.engine.trainer import _read_window

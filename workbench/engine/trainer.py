@@ -274,7 +274,10 @@ def _fit(
             state.epoch = epoch
             state.callbacks.call("on_epoch_start", state)
             t_epoch = time.perf_counter()
-            epoch_fn = _train_epoch if world is None else world.train_epoch
+            if world is not None:
+                epoch_fn = world.train_epoch
+            else:  # a streamed table (tabular/stream_train.py) reads its own epochs
+                epoch_fn = getattr(x_train, "train_epoch", _train_epoch)
             frozen_gc = epoch_fn(state, x_train, y_train, loss_fn, control, autocast, frozen_gc)
             if state.stop_reason == "user":
                 _call_on_stop(state)

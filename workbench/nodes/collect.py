@@ -69,6 +69,28 @@ class DataFile(NodeType):
                 help="Refuse a file with more columns than this (checked from the header, before reading the "
                 "rows); the default is Excel's widest sheet. Raise it for a table that really is wider.",
             ),
+            Bool(
+                "stream",
+                False,
+                help="Parquet file or folder of Parquet files larger than memory: read it in batches instead of "
+                "whole. Training reads every training row each epoch; fitted steps use every training row; "
+                "validation and test rows are held in memory (see holdout_rows). See docs/scaling.md.",
+            ),
+            Int(
+                "sample_rows",
+                100_000,
+                minimum=100,
+                visible_if={"stream": True},
+                help="Streamed: rows drawn uniformly for fitting decisions (kinds, columns, medians).",
+            ),
+            Int(
+                "holdout_rows",
+                100_000,
+                minimum=100,
+                visible_if={"stream": True},
+                help="Streamed: the most validation rows, and test rows, kept in memory (a uniform subsample "
+                "beyond this).",
+            ),
         ),
         summary=("path",),
     )
@@ -77,6 +99,14 @@ class DataFile(NodeType):
         from workbench.tabular.io import DEFAULT_MAX_COLUMNS, NA_MARKERS, read_table
 
         path = ctx.resolve_path(params["path"])
+        if params.get("stream"):
+            from workbench.tabular.stream import open_stream
+
+            table = open_stream(
+                path, params["sample_rows"], params["holdout_rows"], check=ctx.check_cancelled
+            )
+            ctx.log(f"{path.name}: {table.describe()}")
+            return {"table": table}
         extra = [m.strip() for m in str(params.get("na_values", "")).split(",") if m.strip()]
         auto = lambda key: "" if params.get(key, "auto") == "auto" else params[key]  # noqa: E731
         thousands = params.get("thousands", "auto")
@@ -103,6 +133,9 @@ class DataFile(NodeType):
         try:
             path = resolve_path(params["path"])
             stat = path.stat()
+            if path.is_dir():  # a streamed folder: every file in it
+                files = sorted(p for p in path.rglob("*") if p.is_file())
+                return "\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
         except (UserError, OSError, KeyError, TypeError):
             return ""
         return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"

@@ -225,7 +225,10 @@ class SupervisedTrain(NodeType):
         images = dataset_settings(dataset)  # None for tables; images stream from their files
         if images is None:
             dataset = prepare_for_training(dataset, ctx.log)
-            splits = to_tensors(dataset, str(device))
+            if dataset.stream is None:
+                splits = to_tensors(dataset, str(device))
+            else:  # a streamed table: the training rows stay in the files (tabular/stream_train.py)
+                splits = dataset.stream.tensor_splits(dataset, str(device), ctx.log)
         else:
             splits = image_splits(dataset, images, ctx.log)
         y = splits.y_train

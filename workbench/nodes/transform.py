@@ -50,6 +50,10 @@ class DataSplit(NodeType):
         from workbench.tabular.auto import derive_features
         from workbench.tabular.split import split_table
 
+        if getattr(inputs["table"], "streamed", False):  # a streamed Parquet source (tabular/stream.py)
+            from workbench.tabular.stream import split_streamed
+
+            return {"dataset": derive_features(split_streamed(inputs["table"], params, ctx.log), ctx.log)}
         dataset = split_table(
             inputs["table"],
             params["target"],

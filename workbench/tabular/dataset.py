@@ -69,6 +69,9 @@ class Dataset:
     # The first held-out rows as data.split made them, before any fitted step: the export runs the bundle's
     # own predict.py against the app on these raw rows. Captured (copied, small) by the first ``replace``.
     raw: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    # A streamed Parquet source (workbench.tabular.stream.StreamSplit): ``train`` is then a bounded sample
+    # of the training rows, and fitted steps and training read every row from the files.
+    stream: Any = field(default=None, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> Dataset:
         """A copy with ``changes``; frames are shared (pandas copy-on-write), lists/dicts deep-copied."""

@@ -264,6 +264,8 @@ def _replace(features: list[str], column: str, new: list[str]) -> list[str]:
 
 def apply_to_dataset(dataset: Dataset, step: dict, log: Callable[[str], None] | None = None) -> Dataset:
     """A new Dataset with ``step`` applied to every split and appended to the chain."""
+    if getattr(dataset, "stream", None) is not None:  # a streamed table: statistics over every training row
+        step = dataset.stream.refit(dataset, step, log)
     stats: dict = {}
     frames = {
         name: apply_step(step, frame, stats if name != "train" else {})
