@@ -110,6 +110,9 @@ def test_sweep_dialog_start_prune_apply_best_and_undo(qtbot, window) -> None:
     with qtbot.waitSignal(window.runner.finished, timeout=180_000):
         assert dialog.start()
         assert not window.actions_by_name["run"].isEnabled()  # the sweep is the run in progress
+        assert dialog.toggle_pause() and window.runner.token.paused  # pause holds the trial …
+        qtbot.wait(300)
+        assert dialog.running and not dialog.toggle_pause()  # … and resume lets it go on
     qtbot.waitUntil(lambda: not dialog.running, timeout=10_000)
     states = [t.state for t in dialog.trials]
     assert len(states) == 3 and "pruned" in states and "complete" in states

@@ -94,12 +94,14 @@ class SweepDialog(QDialog):
         form.addRow("", self.prune)
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
+        self.pause_button = QPushButton("Pause")
         self.apply_button = QPushButton("Apply best")
         self.start_button.clicked.connect(lambda: self.start())
         self.stop_button.clicked.connect(lambda: self.window.runner.stop())
         self.apply_button.clicked.connect(lambda: self.apply_best())
+        self.pause_button.clicked.connect(lambda: self.toggle_pause())
         row = QHBoxLayout()
-        for button in (self.start_button, self.stop_button, self.apply_button):
+        for button in (self.start_button, self.pause_button, self.stop_button, self.apply_button):
             row.addWidget(button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -380,9 +382,18 @@ class SweepDialog(QDialog):
             )
         return applied
 
+    def toggle_pause(self) -> bool:
+        """Pause the sweep (the current trial waits at its next batch) or resume it; True when now paused."""
+        paused = self.window.runner.toggle_pause()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        return paused
+
     def _update_buttons(self) -> None:
         running = self.running
         self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        if not running:
+            self.pause_button.setText("Pause")
         self.stop_button.setEnabled(running)
         self.apply_button.setEnabled(not running and self.sweep is not None)
 
