@@ -491,3 +491,88 @@ def test_two_processes_stream_their_own_row_groups(tmp_path: Path, data_dir: Pat
     assert done.returncode == 0, done.stderr
     train = json.loads(report.read_text())["metrics"]["train"]
     assert train["processes"] == 2 and train["epochs_run"] == 3 and train["final_val_loss"] < 0.69
+
+
+# --------------------------------------------------------------------------- Export run script…
+
+
+def test_run_script_folder_has_the_pipeline_pinned_requirements_and_the_torchrun_line(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from workbench.distributed.script import write_run_script
+    from workbench.errors import UserError
+    from workbench.graph import Pipeline
+
+    (tmp_path / "project").mkdir()
+    write_table(tmp_path / "project" / "t.csv")
+    pipeline = Pipeline.load(write_pipeline(tmp_path / "project", "t.csv", export=True))
+    out = tmp_path / "to-cluster"
+    result = write_run_script(pipeline, out, nproc=4)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "pipeline.json",
+        "requirements.txt",
+        "run.sh",
+    ]
+    doc = json.loads((out / "pipeline.json").read_text())
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert nodes["file"]["params"]["path"] == str((tmp_path / "project" / "t.csv").resolve())
+    assert nodes["export"]["params"]["path"] == "bundle"  # outputs stay relative: beside the script
+    requirements = (out / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in requirements if line and not line.startswith("#"))
+    assert pins["torch"] == metadata.version("torch").split("+")[0]
+    assert pins["pandas"] == metadata.version("pandas") and pins["pyarrow"] == metadata.version("pyarrow")
+    assert not any(name.lower().startswith(("pyside6", "pyqtgraph")) for name in pins)
+    script = (out / "run.sh").read_text()
+    assert 'NPROC="${NPROC:-4}"' in script
+    assert "torchrun --standalone --nproc-per-node" in script and "-m workbench run pipeline.json" in script
+    assert '--rdzv-backend c10d --rdzv-endpoint "$RDZV" --rdzv-id "$RUN_ID"' in script
+    assert os.access(out / "run.sh", os.X_OK)
+    assert subprocess.run(["bash", "-n", str(out / "run.sh")]).returncode == 0
+    assert result["missing"] == []
+    with pytest.raises(UserError, match="new or empty folder"):
+        write_run_script(pipeline, out)
+
+
+@pytest.mark.slow
+def test_the_run_script_runs_the_pipeline_with_torchrun(tmp_path: Path, data_dir: Path) -> None:
+    from workbench.distributed.script import write_run_script
+    from workbench.graph import Pipeline
+
+    write_table(tmp_path / "t.csv")
+    pipeline = Pipeline.load(write_pipeline(tmp_path, "t.csv", epochs=2))
+    out = tmp_path / "to-cluster"
+    write_run_script(pipeline, out, nproc=2, device="cpu")
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
+    env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", str(out / "run.sh"), "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "ok" and report["metrics"]["train"]["processes"] == 2
+
+
+def test_export_run_script_from_the_app_menu(qtbot, tmp_path: Path, data_dir: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from ui.main_window import MainWindow
+    from ui.run_script import export_run_script
+    from workbench.registry import builtin_registry
+
+    write_table(tmp_path / "t.csv")
+    pipeline = write_pipeline(tmp_path, "t.csv")
+    win = MainWindow(builtin_registry(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.files.open(pipeline, ask=False)
+    action = win.actions_by_name["export_run_script"]
+    assert action.text() == "Export run &script…"
+    result = export_run_script(win, folder=str(tmp_path / "out"), nproc=3)
+    assert result is not None and (tmp_path / "out" / "run.sh").is_file()
+    assert 'NPROC="${NPROC:-3}"' in (tmp_path / "out" / "run.sh").read_text()
+    win.runner.shutdown()

@@ -22,6 +22,7 @@ from ui.file_ops import FileOps, example_files
 from ui.inspector import Inspector
 from ui.palette import Palette, QuickAdd
 from ui.panels import Panels
+from ui.run_script import export_run_script
 from ui.runner import RunController
 from ui.sweep_dialog import install_experiments
 from ui.views.data_view import FilePreviews, schema_of, upstream_schema
@@ -159,6 +160,8 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._add(file, "save", "&Save", self.files.save, K.Save)
         self._add(file, "save_as", "Save &as…", self.files.save_as, K.SaveAs)
+        self._add(file, "export_run_script", "Export run &script…", lambda: export_run_script(self), None,
+                  "Write the pipeline, pinned requirements and a torchrun script for a bigger machine")  # fmt: skip
         file.addSeparator()
         self._add(file, "quit", "&Quit", self.close, K.Quit)
 
