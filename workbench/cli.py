@@ -123,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PipelineFileError, UserError, ParamError, WorkbenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `workbench runs list | head`: the reader has all it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:  # a file or folder the command had to read or write; never a traceback
         from workbench.paths import describe_os_error
 
