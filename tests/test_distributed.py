@@ -478,6 +478,23 @@ def test_streaming_a_parquet_folder_trains_and_exports_an_ordinary_bundle(
     assert len(Predictor.from_bundle(tmp_path / "bundle").predict(rows).table) == 20
 
 
+def test_validate_takes_a_streamed_folder_and_checks_columns_against_its_schema(
+    tmp_path: Path, capsys
+) -> None:
+    write_parts(tmp_path / "parts")
+    pipeline = write_stream_pipeline(tmp_path, "parts")
+    assert cli.main(["validate", str(pipeline)]) == 0
+    doc = json.loads(pipeline.read_text())
+    doc["nodes"][1]["params"]["target"] = "targt"
+    pipeline.write_text(json.dumps(doc))
+    assert cli.main(["validate", str(pipeline)]) == 1
+    assert "split: target: no column 'targt' (did you mean 'target'?)" in capsys.readouterr().out
+    doc["nodes"][0]["params"]["stream"] = False  # a folder is only a source when it streams
+    pipeline.write_text(json.dumps(doc))
+    assert cli.main(["validate", str(pipeline)]) == 1
+    assert "is a folder; choose a data file" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_two_processes_stream_their_own_row_groups(tmp_path: Path, data_dir: Path) -> None:
     write_parts(tmp_path / "parts")

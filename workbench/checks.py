@@ -48,14 +48,16 @@ def _read_options(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _file_problem(value: str, base_dir: Path | None) -> tuple[Path | None, str | None]:
+def _file_problem(
+    value: str, base_dir: Path | None, folder_ok: bool = False
+) -> tuple[Path | None, str | None]:
     if not value:
         return None, None
     try:
         path = _resolve(value, base_dir)
     except UserError as exc:
         return None, f"path: {exc}"
-    if path.is_dir():
+    if path.is_dir() and not folder_ok:
         return None, f"path: {path} is a folder; choose a data file"
     if not os.access(path, os.R_OK):
         return None, f"path: {path} cannot be read (permission denied)"
@@ -85,10 +87,19 @@ def input_problems(pipeline: Pipeline) -> dict[str, list[str]]:
             params = pipeline.resolved_params(node.id)
         except ParamError:
             continue  # reported by problems() already
-        path, problem = _file_problem(str(params.get("path", "")), base_dir)
+        stream = bool(params.get("stream"))  # a streamed Parquet file or folder (tabular/stream.py)
+        path, problem = _file_problem(str(params.get("path", "")), base_dir, folder_ok=stream)
         if problem:
             found.setdefault(node.id, []).append(problem)
-        if path is not None:
+        if path is not None and stream:
+            from workbench.tabular.stream import ParquetSource
+
+            try:
+                columns[node.id] = ParquetSource(path).columns
+            except UserError as exc:
+                found.setdefault(node.id, []).append(f"path: {exc}")
+                columns[node.id] = None
+        elif path is not None:
             from workbench.tabular.schema import peek_columns
 
             columns[node.id] = peek_columns(path, **_read_options(params))

@@ -112,6 +112,8 @@ class Dataset:
             "dropped_rows": self.dropped_rows,
             "augmentations": [a.get("method") for a in self.augmentations],
         }
+        if self.stream is not None:  # the training rows stay in the files; ``train`` is a sample of them
+            out["streamed"] = {"train_rows": self.stream.train_rows, "sample_rows": len(self.train)}
         if self.task == CLASSIFICATION:
             counts = self.train[self.target].value_counts()
             out["classes"] = [plain(c) for c in self.classes]

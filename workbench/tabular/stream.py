@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import UserError
-from workbench.tabular.dataset import CLASSIFICATION, Dataset
+from workbench.tabular.dataset import Dataset
 
 BATCH_ROWS = 65_536
 SAMPLE_SALT = 0x5A3F_1E00
@@ -103,7 +103,10 @@ class ParquetSource:
         start = int(self.offsets[fragment])
         cols = list(columns) if columns is not None else self.columns
         try:
-            for batch in self.fragments[fragment].to_batches(columns=cols, batch_size=batch_rows):
+            batches = self.fragments[fragment].to_batches(
+                columns=cols, batch_size=batch_rows, batch_readahead=2, fragment_readahead=2
+            )  # little read ahead: memory stays at a few batches (the reader thread overlaps the rest)
+            for batch in batches:
                 n = batch.num_rows
                 if n:
                     yield np.arange(start, start + n, dtype=np.int64), batch
@@ -146,6 +149,11 @@ class StreamedTable:
 
     def __len__(self) -> int:
         return self.n_rows
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The sample: what the app's data view and column lists show for a streamed source."""
+        return self.sample
 
     def describe(self) -> str:
         files = len(self.source.files)
@@ -371,15 +379,3 @@ def _read_holdout(
         "validation": totals[1],
         "test": totals[2],
     }
-
-
-def is_streamed(table: Any) -> bool:
-    return bool(getattr(table, "streamed", False))
-
-
-def classification_targets(values: pd.Series, dataset: Dataset) -> np.ndarray:
-    from workbench.tabular.chain import encode_labels
-
-    if dataset.task == CLASSIFICATION:
-        return encode_labels(values, dataset.classes)
-    return values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)

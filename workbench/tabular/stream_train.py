@@ -28,7 +28,7 @@ from workbench.errors import UserError
 from workbench.tabular.dataset import CLASSIFICATION, Dataset
 from workbench.tabular.stream import ParquetSource, SplitRule, to_frame
 
-BUFFER_ROWS = 1 << 18  # rows mixed by the shuffle buffer (about 40 MB for 40 features)
+BUFFER_ROWS = 1 << 17  # rows mixed by the shuffle buffer (about 20 MB for 40 features)
 
 
 @dataclasses.dataclass
@@ -63,10 +63,11 @@ class StreamSplit:
                 count = int(mask.sum())
                 if not count:
                     continue
-                frame = to_frame(batch)
-                if count < len(frame):
-                    frame = frame.loc[mask].reset_index(drop=True)
-                yield np.arange(ordinal, ordinal + count, dtype=np.int64), frame
+                if count < len(mask):
+                    import pyarrow as pa
+
+                    batch = batch.filter(pa.array(mask))
+                yield np.arange(ordinal, ordinal + count, dtype=np.int64), to_frame(batch)
                 ordinal += count
 
     def refit(self, dataset: Dataset, step: dict, log: Callable[[str], None] | None = None) -> dict:
@@ -75,14 +76,21 @@ class StreamSplit:
         return refit_step(self, dataset, step, log)
 
     def train_targets(self, dataset: Dataset) -> np.ndarray:
-        """Every training row's target in ordinal order: class ids (int64) or (n, 1) float32."""
+        """Every training row's target in ordinal order: class ids (int64) or (n, 1) float32.
+
+        Encoded batch by batch, so the only thing kept is the small array itself (no text objects per row)."""
         from workbench.tabular.chain import encode_labels
 
-        parts = [frame[self.target] for _, frame in self.train_frames(columns=[self.target])]
-        values = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=float)
+        parts = []
+        for _, frame in self.train_frames(columns=[self.target]):
+            values = frame[self.target]
+            if dataset.task == CLASSIFICATION:
+                parts.append(encode_labels(values, dataset.classes))
+            else:
+                parts.append(values.to_numpy(dtype=np.float32, na_value=np.nan))
         if dataset.task == CLASSIFICATION:
-            return encode_labels(values, dataset.classes)
-        return values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)).reshape(-1, 1)
 
     def tensor_splits(self, dataset: Dataset, device: str, log: Callable[[str], None] | None = None) -> Any:
         """What ``to_tensors`` gives, with the training split as a :class:`TrainStream`."""
@@ -150,12 +158,10 @@ class TrainStream:
     streamed = True
 
     def __init__(self, split: StreamSplit, chain: list[dict], features: list[str]) -> None:
-        from workbench.tabular.plan import Plan
-
         self.split = split
         self.chain = chain
         self.features = features
-        self.plan = Plan(chain, features) if chain else None
+        self.plan = _prepared_chain(chain, features) if chain else None
         self.shape = (split.train_rows, len(features))
         self.device: Any = "cpu"
         self.buffer_rows = BUFFER_ROWS
@@ -269,7 +275,7 @@ class TrainStream:
     def chunk(self, frame: pd.DataFrame) -> np.ndarray:
         """Model inputs (float32) for raw training rows; UserError naming columns with gaps."""
         if self.plan is not None:
-            matrix, finite = self.plan.run(_columns(frame, self.plan.needed), len(frame))
+            matrix, finite = self.plan(frame)
         else:
             from workbench.tabular.chain import frame_matrix
 
@@ -283,10 +289,22 @@ class TrainStream:
         return matrix
 
 
-def _columns(frame: pd.DataFrame, names: list[str]) -> dict[str, Any]:
-    from workbench.tabular.plan import column_arrays
+def _prepared_chain(chain: list[dict], features: list[str]) -> Any:
+    """The fitted chain made ready once, as the prediction path runs it (the same numbers the training
+    frames get): ``prepared(frame)`` → (float32 model input, True when known to be finite); ``.needed``."""
+    try:
+        from workbench.tabular.chain import Transform
+    except ImportError:  # before the steps moved into predict_template: the compiled plan
+        from workbench.tabular.plan import Plan, column_arrays
 
-    return column_arrays(frame, names)
+        plan = Plan(chain, features)
+
+        def run(frame: pd.DataFrame) -> tuple[np.ndarray, bool]:
+            return plan.run(column_arrays(frame, plan.needed), len(frame))
+
+        run.needed = plan.needed  # type: ignore[attr-defined]
+        return run
+    return Transform(chain, features)
 
 
 class _Reader:
@@ -296,7 +314,7 @@ class _Reader:
         self.stream = stream
         self.units = units
         self.epoch, self.seed, self.cycle = epoch, seed, cycle
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="workbench-stream-reader", daemon=True)
         self.thread.start()
