@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install Model Workbench with its dev tools. Safe to run again: it reinstalls only when
-# pyproject.toml, setup.py or the optional C pass (workbench/tabular/_fastprep.c, built when a C compiler is
-# there) changed. Uses an already-installed torch if there is one; otherwise installs torch 2.13.0
+# pyproject.toml changed. Uses an already-installed torch if there is one; otherwise installs torch 2.13.0
 # first (a CPU build where the machine offers one locally; PyPI's default build elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +8,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-key=$(cat pyproject.toml setup.py workbench/tabular/_fastprep.c | sha256sum | cut -c1-16)
+key=$(sha256sum < pyproject.toml | cut -c1-16)
 stamp=".venv/.installed-$key"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
@@ -19,8 +18,6 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -c "import torch, pandas, PySide6, onnxruntime, workbench" \
     || { echo "setup: installation incomplete" >&2; exit 1; }
-  .venv/bin/python -c "import workbench.tabular._fastprep" 2>/dev/null \
-    || echo "setup: no C compiler found; prediction uses its numpy pass (same numbers, slower)" >&2
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -1,26 +1,29 @@
-"""The compiled prediction path (``chain.Plan`` over numpy columns) gives exactly the numbers of the DataFrame
-path the training splits go through (``frame_matrix(transform_frame(...))``), for every step kind and for the
-awkward inputs: gaps, +/-inf, unseen and missing categories, arrow-backed and object text, booleans, dates.
-Also: predict.py treats +/-inf as missing like the app, and the predictor's output table equals predict.py's.
+"""One implementation of the fitted steps (``predict_template``, shipped as every bundle's predict.py): the
+prediction path over column arrays (``chain.transform``, the predictor) gives exactly the numbers of the
+DataFrame path the training splits go through (``frame_matrix(transform_frame(...))``), for every step kind and
+the awkward inputs: gaps, +/-inf, unseen and missing categories, arrow-backed (in chunks) and object text,
+booleans, dates, extension arrays, big batches in row blocks. predict.py is that very module, and the
+predictor's output table equals predict.py's.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
-from fakes import native_spy
 from test_export_models import classifier, multiclass, regressor, split, train
 
 from workbench.errors import UserError
 from workbench.export import predict_template as tpl
 from workbench.export.predictor import Predictor
 from workbench.tabular import fit
-from workbench.tabular.chain import frame_matrix, transform, transform_frame
-from workbench.tabular.plan import Plan
+from workbench.tabular.chain import Transform, frame_matrix, transform, transform_frame
 
 torch.set_num_threads(1)
 
@@ -59,6 +62,10 @@ def raw_table(n: int, seed: int, text_dtype: object = "str", inf: bool = True) -
     )
 
 
+def onehot(features: list[str], column: str, index: int) -> str:
+    return [name for name in features if name.startswith(f"{column}=")][index]
+
+
 def chains(train: pd.DataFrame) -> dict[str, list[dict]]:
     """Fitted chains in different orders, each step fitted on the output of the previous ones."""
 
@@ -93,6 +100,14 @@ def chains(train: pd.DataFrame) -> dict[str, list[dict]]:
             lambda f, c: fit.fit_impute(f, c, nums, "constant", "0.5", indicators=True),
             lambda f, c: fit.fit_ordinal(f, c, ["member", "level", "size", "city"]),
         ),
+        "reads_onehot": build(  # later steps read (and drop) one-hot columns
+            lambda f, c: fit.fit_drop(c, ["day", "code", "flag"]),
+            lambda f, c: fit.fit_zero_flags(c, ["count"]),
+            lambda f, c: fit.fit_onehot(f, c, ["city", "size"], 3),
+            lambda f, c: fit.fit_scale(f, c, ["num", onehot(c, "city", 0), "size=__unseen__"], "standard"),
+            lambda f, c: fit.fit_impute(f, c, ["num", "small"], "median"),
+            lambda f, c: fit.fit_drop(c, [onehot(c, "city", 1)]),
+        ),
     }
 
 
@@ -103,33 +118,56 @@ def reference(chain: list[dict], frame: pd.DataFrame) -> tuple[np.ndarray, dict]
     return frame_matrix(out, chain[-1]["features_out"]), stats
 
 
-@pytest.mark.parametrize("text_dtype", ["str", object])
-@pytest.mark.parametrize("name", ["onehot_impute_scale", "everything", "scale_then_impute"])
-def test_plan_equals_the_dataframe_path_bit_for_bit(name: str, text_dtype: object) -> None:
+@pytest.mark.parametrize("text_dtype", ["str", "string[pyarrow]", object])
+@pytest.mark.parametrize("name", ["onehot_impute_scale", "everything", "scale_then_impute", "reads_onehot"])
+def test_model_input_equals_the_dataframe_path_bit_for_bit(
+    name: str, text_dtype: object, monkeypatch
+) -> None:  # noqa: ANN001
     chain = chains(raw_table(400, 0, inf=False))[name]
     for n, seed in ((1, 5), (7, 6), (1024, 7), (20000, 8)):
         rows = raw_table(n, seed, text_dtype)
-        rows["city"] = rows["city"].where(rows.index % 13 != 0, "toulouse")  # unseen in training
+        city = rows["city"].astype(object).where(rows.index % 13 != 0, "toulouse")  # unseen in training
+        city[rows.index % 19 == 2] = "__missing__"  # the bucket's name, as text
+        rows["city"] = pd.array(city, dtype=text_dtype)
+        if n > 1:  # Arrow columns in several chunks
+            rows = pd.concat([rows.iloc[: n // 3], rows.iloc[n // 3 :]], ignore_index=True)
+        if text_dtype is object:  # pandas infers str for a column of texts; keep real object arrays
+            rows = rows.astype({"city": object, "size": object})
         expected, expected_stats = reference(chain, rows)
-        stats: dict = {}
-        got = transform(chain, rows, stats=stats)
-        assert got.dtype == np.float32 and got.shape == expected.shape
-        assert np.array_equal(got, expected, equal_nan=True), (name, n)
-        assert stats == expected_stats
+        for chunk in (tpl.Steps.CHUNK, 7):  # one pass, and big batches in row blocks
+            monkeypatch.setattr(tpl.Steps, "CHUNK", chunk)
+            stats: dict = {}
+            got = transform(chain, rows, stats=stats)
+            assert got.dtype == np.float32 and got.shape == expected.shape
+            assert np.array_equal(got, expected, equal_nan=True), (name, n, chunk)
+            assert stats == expected_stats
         if n == 1024:
             assert stats["unseen"]["city"] > 0
 
 
-def test_plan_handles_column_order_extra_columns_and_a_reused_plan() -> None:
+def test_transform_handles_column_order_extra_columns_record_batches_and_reuse() -> None:
     chain = chains(raw_table(300, 1, inf=False))["everything"]
-    plan = Plan(chain)
+    ready = Transform(chain)
     rows = raw_table(50, 2)
     expected, _ = reference(chain, rows)
     shuffled = rows[list(rows.columns)[::-1]].assign(extra=1.0)
     for _ in range(2):
-        assert np.array_equal(plan.transform(shuffled), expected, equal_nan=True)
+        assert np.array_equal(ready(shuffled)[0], expected, equal_nan=True)
+    batch = pa.RecordBatch.from_pandas(rows, preserve_index=False)  # a streamed batch: as pandas reads it
+    assert np.array_equal(transform(chain, batch), expected, equal_nan=True)
     with pytest.raises(UserError, match="lacks column\\(s\\) city"):
-        plan.transform(rows.drop(columns=["city"]))
+        ready(rows.drop(columns=["city"]))
+
+
+def test_encoded_columns_of_mixed_storage_in_one_step() -> None:
+    """Arrow text columns of one step are looked up in one pass; an object column beside them, its own way."""
+    chain = chains(raw_table(300, 3, inf=False))["onehot_impute_scale"]
+    rows = raw_table(200, 4)
+    rows["size"] = rows["size"].astype(object)
+    expected, expected_stats = reference(chain, rows)
+    stats: dict = {}
+    assert np.array_equal(transform(chain, rows, stats=stats), expected, equal_nan=True)
+    assert stats == expected_stats
 
 
 def test_onehot_codes_for_arrow_text_with_literal_bucket_names() -> None:
@@ -209,116 +247,37 @@ def test_predictor_table_equals_predict_py(make, tmp_path) -> None:  # noqa: ANN
     pd.testing.assert_frame_equal(one, predictor.predict(rows, proba=True).table.head(1))
 
 
-def fused_chains(train: pd.DataFrame) -> dict[str, list[dict]]:
-    """Chains of the shape the fused path takes (numbers imputed/scaled, raw text one-hot encoded, drops)."""
-    built = {}
-    nums = ["num", "count", "small"]
-    for name, drop_after in (("complete", []), ("dropped_onehot", ["city=__unseen__", "size=m"])):
-        frame, features, chain = train, list(train.columns), []
-        makers = [
-            lambda f, c: fit.fit_drop(c, ["day", "code", "flag", "member", "level"]),
-            lambda f, c: fit.fit_onehot(f, c, ["city", "size"], 3),
-            lambda f, c: fit.fit_impute(f, c, nums[:2], "median"),
-            lambda f, c: fit.fit_scale(f, c, nums, "standard"),
-        ]
-        if drop_after:
-            makers.append(lambda f, c, d=drop_after: fit.fit_drop(c, d))
-        for make in makers:
-            step = json.loads(json.dumps(make(frame, features)))
-            chain.append(step)
-            frame, features = transform_frame([step], frame), list(step["features_out"])
-        built[name] = chain
-    return built
-
-
-@pytest.fixture(params=["C pass", "numpy pass"])
-def fused_pass(request, monkeypatch) -> list | None:  # noqa: ANN001
-    """Runs a test through the optional C pass (calls recorded) and through the numpy pass."""
-    from workbench.tabular import plan_fused
-
-    real = plan_fused.NATIVE
-    if request.param == "numpy pass":
-        monkeypatch.setattr(plan_fused, "NATIVE", None)
-        return None
-    if real is None:
-        pytest.skip("the C pass was not built (no C compiler at install time)")
-    calls: list = []
-    monkeypatch.setattr(plan_fused, "NATIVE", native_spy(real, calls))
-    return calls
-
-
-@pytest.mark.parametrize("text_dtype", ["str", "string[pyarrow]", object])
-@pytest.mark.parametrize("name", ["complete", "dropped_onehot"])
-def test_fused_path_equals_the_dataframe_path(name: str, text_dtype: object, fused_pass) -> None:  # noqa: ANN001
-    chain = fused_chains(raw_table(400, 3, inf=False))[name]
-    plan = Plan(chain)
-    assert plan.fused is not None
-    for n, seed in ((1, 1), (16, 2), (17, 3), (1024, 4), (5000, 5)):
-        rows = raw_table(n, seed, text_dtype)
-        city = rows["city"].astype(object)
-        city[rows.index % 11 == 0] = "toulouse"  # unseen in training
-        city[rows.index % 17 == 1] = "xl"  # a value of another encoded column's vocabulary
-        city[rows.index % 19 == 2] = "__missing__"  # the bucket's name, as text
-        rows["city"] = pd.array(city, dtype=text_dtype)
-        if n > 1:  # Arrow columns in several chunks
-            rows = pd.concat([rows.iloc[: n // 3], rows.iloc[n // 3 :]], ignore_index=True)
-        if text_dtype is object:  # pandas infers str for a column of texts; keep real object arrays
-            rows = rows.astype({"city": object, "size": object})
-        expected, expected_stats = reference(chain, rows)
-        columns = {c: rows[c].array for c in plan.needed}
-        columns = {
-            c: a.to_numpy() if isinstance(a, pd.arrays.NumpyExtensionArray) else a for c, a in columns.items()
-        }
-        for chunk in (plan.fused.CHUNK, 7):  # one pass, and big batches in chunks
-            plan.fused.CHUNK = chunk
-            stats: dict = {}
-            fused = plan.fused.run(columns, n, stats)
-            assert fused is not None
-            got, finite = fused
-            assert got.dtype == np.float32 and got.shape == expected.shape
-            assert np.array_equal(got, expected, equal_nan=True), (name, n, text_dtype, chunk)
-            assert finite == bool(np.isfinite(expected).all())
-            assert stats == expected_stats and list(stats.get("unseen", {})) == list(
-                expected_stats.get("unseen", {})
-            )
-        del plan.fused.CHUNK
-        if fused_pass is not None:  # the C pass takes Arrow text; object arrays stay with numpy
-            assert (n in fused_pass) == (text_dtype is not object), (n, fused_pass)
-        assert stats == expected_stats
-        assert np.array_equal(plan.transform(rows), expected, equal_nan=True)
-        if n >= 1024:
-            assert stats["unseen"]["city"] > 0
-
-
-def test_fused_path_leaves_other_runtime_types_to_the_general_path() -> None:
-    chain = fused_chains(raw_table(300, 4, inf=False))["complete"]
-    plan = Plan(chain)
+def test_extension_arrays_give_the_numbers_of_the_dataframe_path() -> None:
+    chain = chains(raw_table(300, 4, inf=False))["onehot_impute_scale"]
     rows = raw_table(50, 5)
-    rows["num"] = pd.array(rows["num"].round(), dtype="Float64")  # an extension array: not fused
-    columns = {c: rows[c].array for c in plan.needed}
-    assert plan.fused.run(columns, len(rows), {}) is None
+    rows["num"] = pd.array(rows["num"].round(), dtype="Float64")
+    rows["count"] = pd.array(rows["count"], dtype="Int64")
+    rows.loc[3, "count"] = pd.NA
     expected, stats = reference(chain, rows)
     got_stats: dict = {}
-    assert np.array_equal(plan.transform(rows, got_stats), expected, equal_nan=True)
+    assert np.array_equal(transform(chain, rows, got_stats), expected, equal_nan=True)
     assert got_stats == stats
-    assert Plan(chains(raw_table(300, 4, inf=False))["scale_then_impute"]).fused is None
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("target", ["label", "amount"])
-def test_fused_predictor_table_equals_predict_py(target: str, tmp_path, fused_pass) -> None:  # noqa: ANN001
-    """Numbers and text only (the credit-risk shape): the predictor takes the fused path and still writes
-    predict.py's table, notes and unseen counts; an input that overflows float32 is refused by both."""
+def test_credit_risk_predictor_table_equals_predict_py(target: str, tmp_path) -> None:  # noqa: ANN001
+    """Numbers, "was zero" flags and text (the credit-risk shape): the predictor writes predict.py's table,
+    notes and unseen counts for one row, a few and many; an input that overflows float32 is refused by both.
+    The bundle's predict.py is the very module the app computes with."""
     from workbench.export.bundle import write_bundle
     from workbench.tabular.samples import load_sample
 
     frame = load_sample("credit_risk").drop(columns=["applicant_id"]).head(400)
     frame = frame.rename(columns={"default": target})
+    frame.loc[frame.index % 12 == 0, "employment_years"] = 0.0  # zero-inflated, as in the whole sample
+    frame.loc[frame.index % 12 == 1, "employment_years"] = 0.1
     task = "regression" if target == "amount" else "classification"
     model = train(split(frame, target, **({"task": task} if task == "regression" else {})), epochs=2)
+    assert [step["op"] for step in model.chain][:2] == ["zero_flags", "onehot"]
     folder = write_bundle(model, tmp_path / "b").path
+    assert (folder / "predict.py").read_bytes() == Path(tpl.__file__).read_bytes()
     predictor = Predictor.from_bundle(folder)
-    assert predictor.plan.fused is not None
     rows = frame.drop(columns=[target]).reset_index(drop=True)
     rows.loc[1, "annual_income"] = np.inf  # imputed like a gap
     rows.loc[3, "loan_purpose"] = "wedding"  # unseen
@@ -330,12 +289,24 @@ def test_fused_predictor_table_equals_predict_py(target: str, tmp_path, fused_pa
             pd.testing.assert_frame_equal(got.table, expected)
             assert got.notes == notes
     assert predictor.predict(rows).unseen == {"loan_purpose": 1}
-    assert fused_pass is None or len(fused_pass) >= 7
     rows.loc[2, "loan_amount"] = 1e300  # finite in float64, infinite once scaled in float32
     with pytest.raises(UserError, match="loan_amount"):
         predictor.predict(rows)
     with pytest.raises(tpl.PredictError, match="loan_amount"):
         tpl.predict_frame(folder, rows, False)
+
+
+def test_no_private_pandas_arrow_or_onnxruntime_attributes() -> None:
+    """Prediction and preprocessing use public API only: a private attribute breaks with the next release."""
+    private = re.compile(r"_get_column_array|_from_arrays|_pa_array|\b_sess\b|_mgr\b|_ixs\b")
+    root = Path(tpl.__file__).resolve().parents[1]
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for path in [*root.joinpath("export").glob("*.py"), *root.joinpath("tabular").glob("*.py")]
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line)
+    ]
+    assert found == []
 
 
 def test_small_batches_run_on_one_onnxruntime_thread_with_the_same_numbers(tmp_path, monkeypatch) -> None:  # noqa: ANN001

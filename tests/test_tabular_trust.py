@@ -20,7 +20,6 @@ from workbench.graph import Pipeline
 from workbench.tabular import fit
 from workbench.tabular.auto import derive_features, prepare_for_training, zero_inflated
 from workbench.tabular.chain import transform, transform_frame
-from workbench.tabular.plan import Plan
 from workbench.tabular.split import rows_needed, split_table
 
 
@@ -206,7 +205,7 @@ def test_mean_fill_of_a_nullable_integer_column_in_the_app_plan_and_predict_py()
     raw = pd.DataFrame({"n": pd.array([None, 2, None], dtype="Int64")})
     app = transform_frame([step], raw)["n"].to_numpy(dtype=np.float64)
     assert app.tolist() == [13 / 3, 2.0, 13 / 3]
-    plan = Plan([step]).transform(raw)
+    plan = transform([step], raw)
     bundle = tpl.apply_step(json.loads(json.dumps(step)), raw, {})["n"].to_numpy(dtype=np.float64)
     assert np.array_equal(plan[:, 0], app.astype(np.float32))
     assert np.array_equal(bundle, app)

@@ -35,6 +35,7 @@ DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")  # workb
 _DATE_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}  # pandas' supported names
 _TRUE = {"true", "1", "1.0", "yes", "y", "t"}
 _FALSE = {"false", "0", "0.0", "no", "n", "f"}
+BLOCK_CELLS = 1 << 22  # cells in one 2-D block of a step over many columns (32 MB of float64)
 _JSON_LIMIT = 512 << 20  # bytes; preprocessing.json of a 100k-category vocabulary is a few MB
 
 
@@ -374,31 +375,17 @@ def _rows(mask: np.ndarray, limit: int = 5) -> str:
     return shown + (f" … ({len(rows)} rows)" if len(rows) > limit else "")
 
 
-def column_getter(frame: pd.DataFrame):  # noqa: ANN201 - a function of a column position
-    """Column position → its backing array (numpy or pandas extension array), without building a Series;
-    pandas' fast internal accessor when this pandas has it, else the public one."""
-    getter = getattr(frame, "_get_column_array", None)
-    if getter is not None:
-        return getter
-
-    def public(position: int):  # noqa: ANN202
-        array = frame.iloc[:, position].array
-        return array.to_numpy() if isinstance(array, pd.arrays.NumpyExtensionArray) else array
-
-    return public
-
-
 _CHECKED = frozenset(("numeric", "datetime", "bool"))  # kinds whose values are checked (and converted)
 _LAYOUT: list = [None]  # the last (column index, prep, positions, kinds, notes): an Index never changes
 
 
-def _layout(frame: pd.DataFrame, prep: dict) -> tuple[list[int], list, list[str]]:
-    """(position of each needed column, its expected kind, notes) for the frame's columns; checked once per
-    column index object, so batches of one table skip re-reading the column names."""
+def _layout(frame: pd.DataFrame, prep: dict) -> tuple[list, list[str]]:
+    """(expected kind of each needed column, notes) for the frame's columns; checked once per column index
+    object, so batches of one table skip re-reading the column names."""
     index = frame.columns
     last = _LAYOUT[0]
     if last is not None and last[0] is index and last[1] is prep:
-        return last[2], last[3], list(last[4])
+        return last[2], list(last[3])
     needed = list(prep["input_columns"])
     schema = prep.get("input_schema", {})
     names = index.tolist()
@@ -419,9 +406,9 @@ def _layout(frame: pd.DataFrame, prep: dict) -> tuple[list[int], list, list[str]
     if len(where) != len(names):
         dup = sorted({str(c) for c in names if names.count(c) > 1})
         raise PredictError(f"input has more than one column named {', '.join(dup)}; rename them")
-    positions, kinds = [where[c] for c in needed], [schema.get(c) for c in needed]
-    _LAYOUT[0] = (index, prep, positions, kinds, notes)
-    return positions, kinds, list(notes)
+    kinds = [schema.get(c) for c in needed]
+    _LAYOUT[0] = (index, prep, kinds, notes)
+    return kinds, list(notes)
 
 
 def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
@@ -430,12 +417,11 @@ def check_columns(frame: pd.DataFrame, prep: dict) -> tuple[dict, list[str]]:
     Columns whose values already have the expected kind are passed through untouched; only the others are
     converted (and their bad values reported).
     """
-    positions, kinds, notes = _layout(frame, prep)
+    kinds, notes = _layout(frame, prep)
     out = {}
     problems = []
-    column_array = column_getter(frame)
-    for column, position, kind in zip(prep["input_columns"], positions, kinds, strict=True):
-        values = column_array(position)
+    for column, kind in zip(prep["input_columns"], kinds, strict=True):
+        values = array_of(frame[column])
         if kind not in _CHECKED or (
             kind == "numeric" and type(values) is np.ndarray and values.dtype.kind in "iuf"
         ):
@@ -512,35 +498,134 @@ def check_input(frame: pd.DataFrame, prep: dict) -> tuple[pd.DataFrame, list[str
 
 
 # --------------------------------------------------------------------------- preprocessing
+# The one implementation of every fitted step (docs/preprocessing.md). Model Workbench imports this module: its
+# training path (workbench.tabular.chain applies these steps to the training splits) and its predictor run the
+# functions below, so this copy computes exactly what the model was trained on. A step reads and writes named
+# column arrays (numpy arrays or pandas extension arrays); a column a step makes for many columns at once is kept
+# as (block, row) of the (columns, rows) block it wrote, and a one-hot group stays as one slot per row until
+# something reads one of its columns. The model input is written from those blocks and slots directly.
 
 
-def as_text(series: pd.Series) -> np.ndarray:
-    missing = series.isna().to_numpy()
-    kind = getattr(series.dtype, "categories", None)
-    kind = kind.dtype if kind is not None else series.dtype
-    if pd.api.types.is_bool_dtype(series):
-        text = np.where(series.to_numpy(dtype=bool, na_value=False), "True", "False").astype(object)
-    elif getattr(kind, "kind", "") == "f":  # each float in its own precision: float32 0.1 is '0.1'
-        values = np.asarray(series.astype(kind).to_numpy(dtype=kind, na_value=np.nan))
-        text = np.array([str(v) for v in values], dtype=object)
-    else:
-        text = series.astype(str).to_numpy(dtype=object)
-    if missing.any():
-        text = text.copy()
-        text[missing] = MISSING
-    return text
+def _text(value: object) -> str:
+    return "True" if value is True else "False" if value is False else str(value)
 
 
-def missing_mask(series: pd.Series) -> np.ndarray:
-    """Missing for imputation: NaN/None/NaT, and +/-inf in float columns (as the app's chain does)."""
-    mask = series.isna().to_numpy()
-    if pd.api.types.is_float_dtype(series):
-        mask = mask | np.isinf(series.to_numpy(dtype=np.float64, na_value=np.nan))
+def text_codes(values) -> tuple:  # noqa: ANN001 - any column array
+    """(code per row, -1 for missing; the text of each distinct value): the text a category step matches on.
+    A float prints in its own precision: float32 0.1 is '0.1', not the '0.10000000149011612' of its float64."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    kind = getattr(getattr(uniques, "categories", uniques), "dtype", None)
+    if getattr(kind, "kind", "") == "f":
+        return codes, [str(value) for value in np.asarray(uniques)]
+    return codes, [_text(value.item() if hasattr(value, "item") else value) for value in uniques]
+
+
+def as_text(values) -> np.ndarray:  # noqa: ANN001
+    """Each row's category text (``__missing__`` for a missing value), as an object array."""
+    codes, texts = text_codes(values)
+    return np.array([*texts, MISSING], dtype=object)[codes]
+
+
+def _arrow_text(values):  # noqa: ANN001, ANN202 - a pyarrow string array, or None
+    """Arrow-backed text (pandas' default ``str``) as one pyarrow array; None for anything else."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(values, np.ndarray) or not (
+        getattr(dtype, "storage", None) == "pyarrow" or hasattr(dtype, "pyarrow_dtype")
+    ):
+        return None
+    chunks = values.__arrow_array__()
+    array = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+    return array if str(array.type) in ("string", "large_string") else None
+
+
+class Vocabulary:
+    """Category text → slot for one encoded column. A text not listed (and a missing value, unless
+    ``__missing__`` is listed) gets ``unseen``."""
+
+    def __init__(self, table: dict, unseen: int) -> None:
+        self.table, self.unseen = table, unseen
+        self.missing = table.get(MISSING, unseen)
+        self.slots = np.array([*table.values(), self.missing, unseen], dtype=np.int64)
+        self._arrow: dict = {}
+
+    def __call__(self, values) -> np.ndarray:  # noqa: ANN001
+        """The slot of each row (int64)."""
+        arrow = _arrow_text(values)
+        if arrow is not None:
+            return self.arrow_slots(arrow)
+        codes, texts = text_codes(values)
+        lookup = np.array([self.table.get(t, self.unseen) for t in texts] + [self.missing], dtype=np.int64)
+        return lookup[codes]
+
+    def arrow_slots(self, array) -> np.ndarray:  # noqa: ANN001 - a pyarrow string array
+        """``__call__`` for Arrow text: one hash lookup in Arrow, no Python string per row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        options = self._arrow.get(array.type)
+        if options is None:  # a null matches the null listed last: the slot after the texts
+            listed = pa.array([*self.table, None], type=array.type)
+            options = self._arrow[array.type] = pc.SetLookupOptions(listed, skip_nulls=False)
+        found = pc.index_in(array, options=options)
+        if found.null_count:  # texts not listed
+            found = pc.fill_null(found, len(self.table) + 1)
+        return self.slots[found.to_numpy()]
+
+
+def onehot_names(enc: dict) -> list:
+    """The columns one encoded column becomes, in order: its categories, ``__other__`` (when values were
+    grouped), ``__unseen__``."""
+    names = [*enc["categories"], *([OTHER] if enc.get("other_values") else []), UNSEEN]
+    return [f"{enc['column']}={name}" for name in names]
+
+
+class OneHot:
+    """One encoded column's 0/1 columns, kept as the slot of each row."""
+
+    __slots__ = ("slots", "width")
+
+    def __init__(self, slots: np.ndarray, width: int) -> None:
+        self.slots, self.width = slots, width
+
+    def __getitem__(self, slot: int) -> np.ndarray:
+        return (self.slots == slot).astype(np.float32)
+
+    def block(self) -> np.ndarray:
+        """The (width, rows) float32 block of the columns."""
+        out = np.zeros((self.width, len(self.slots)), dtype=np.float32)
+        out.reshape(-1)[self.slots * len(self.slots) + np.arange(len(self.slots))] = 1.0
+        return out
+
+
+def column(env: dict, name: str):  # noqa: ANN201 - a column array
+    """A column of ``env`` as an array (a row of a block, a one-hot column made from its slots)."""
+    value = env[name]
+    if type(value) is tuple:
+        return value[0][value[1]]
+    return value
+
+
+def missing_mask(values) -> np.ndarray:  # noqa: ANN001
+    """Missing for imputation: NaN/None/NaT, and +/-inf in float columns."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+        return np.zeros(len(values), dtype=bool)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return ~np.isfinite(values)
+    mask = np.asarray(pd.isna(values), dtype=bool)
+    if pd.api.types.is_float_dtype(values.dtype):
+        mask = mask | np.isinf(np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan)))
     return mask
 
 
-def _codes(series: pd.Series, categories: list) -> np.ndarray:
-    return pd.Index(list(categories), dtype=object).get_indexer(as_text(series))
+def _floats(values, dtype: type = np.float64) -> np.ndarray:  # noqa: ANN001
+    """Numbers as a numpy array of ``dtype`` (a plain cast), missing values as NaN."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(dtype, copy=False)
+    return pd.Series(values, copy=False).to_numpy(dtype=dtype, na_value=np.nan)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _count(stats: dict, column: str, count: int) -> None:
@@ -548,114 +633,331 @@ def _count(stats: dict, column: str, count: int) -> None:
         stats.setdefault("unseen", {})[column] = stats.get("unseen", {}).get(column, 0) + count
 
 
-def apply_step(step: dict, frame: pd.DataFrame, stats: dict) -> pd.DataFrame:
-    op = step["op"]
-    if op == "impute":
-        out = frame.copy(deep=False)
-        extra = {
-            f"{c}__missing": missing_mask(frame[c]).astype(np.float32) for c in step.get("indicators", [])
-        }
-        for column in step["columns"]:
-            fill = step["fill"][column]
-            series = frame[column]
-            mask = missing_mask(series)
-            if mask.any():
-                if pd.api.types.is_integer_dtype(series) and _number(fill) and fill != int(fill):
-                    values = series.to_numpy(dtype=np.float64, na_value=np.nan)  # Int64 cannot hold 4.4
-                    out[column] = np.where(mask, fill, values)
-                elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                    out[column] = series.mask(mask, fill)
+class Step:
+    """One fitted step of preprocessing.json, made ready once (lookups, fill and scale vectors); ``run``
+    applies it to the named column arrays of ``n`` rows in ``env``."""
+
+    def __init__(self, step: dict) -> None:
+        self.step, self.op = step, step["op"]
+        self.run = getattr(self, f"_{self.op}", None)
+        if self.run is None:
+            raise PredictError(
+                f"unknown preprocessing step {self.op!r}; this model needs a newer Model Workbench"
+            )
+        if self.op in ("onehot", "ordinal"):
+            self.encodings = []
+            for enc in step["encodings"]:
+                table = {text: slot for slot, text in enumerate(enc["categories"])}
+                width = len(enc["categories"]) + 1
+                if self.op == "onehot" and enc.get("other_values"):
+                    for text in enc["other_values"]:
+                        table.setdefault(text, len(enc["categories"]))
+                    width += 1
+                unseen = width - 1 if self.op == "onehot" else -1
+                self.encodings.append((enc["column"], Vocabulary(table, unseen), onehot_names(enc)))
+            # Arrow text columns are looked up in one pass over the texts of all of them (one fixed cost)
+            texts = list(dict.fromkeys(t for _, vocabulary, _ in self.encodings for t in vocabulary.table))
+            self.union = Vocabulary({text: index for index, text in enumerate(texts)}, len(texts))
+            self.remaps = [
+                np.array([v.table.get(t, v.unseen) for t in texts] + [v.unseen], dtype=np.int64)
+                for _, v, _ in self.encodings
+            ]
+        if self.op == "scale":
+            self.centers = np.array(step["center"], dtype=np.float64).astype(np.float32)[:, None]
+            self.factors = (1.0 / np.array(step["scale"], dtype=np.float64)).astype(np.float32)[:, None]
+
+    def reads(self) -> list:
+        """The columns the step reads."""
+        if self.op in ("onehot", "ordinal"):
+            return [enc[0] for enc in self.encodings]
+        return [*self.step.get("columns", []), *self.step.get("indicators", [])]
+
+    def _impute(self, env: dict, n: int, stats: dict) -> None:
+        step, fills = self.step, self.step["fill"]
+        flags = [(f"{c}__missing", missing_mask(column(env, c))) for c in step.get("indicators", [])]
+        plain = []  # float64 columns with a number to fill in: filled as (columns, rows) blocks
+        for name in step["columns"]:
+            values, fill = column(env, name), fills[name]
+            if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+                continue  # never missing
+            if isinstance(values, np.ndarray) and values.dtype == np.float64 and _is_number(fill):
+                plain.append((name, values))
+                continue
+            mask = missing_mask(values)
+            if not mask.any():
+                continue
+            series = pd.Series(values, copy=False)
+            if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+                if _is_number(fill) and pd.api.types.is_integer_dtype(series) and fill != int(fill):
+                    env[name] = np.where(mask, fill, _floats(values))  # a 4.4 mean does not fit an integer
                 else:
-                    out[column] = series.astype(object).mask(mask, fill)
-        for name, values in extra.items():
-            out[name] = values
-        return out
-    if op == "onehot":
-        new = {}
-        for enc in step["encodings"]:
-            column, categories = enc["column"], enc["categories"]
-            codes = _codes(frame[column], categories)
-            for index, category in enumerate(categories):
-                new[f"{column}={category}"] = (codes == index).astype(np.float32)
-            unknown = codes < 0
-            if enc.get("other_values"):
-                other = pd.Index(enc["other_values"], dtype=object).get_indexer(as_text(frame[column])) >= 0
-                is_other = unknown & other
-                new[f"{column}={OTHER}"] = is_other.astype(np.float32)
-                unknown &= ~is_other
-            new[f"{column}={UNSEEN}"] = unknown.astype(np.float32)
-            _count(stats, column, int(unknown.sum()))
-        rest = frame.drop(columns=[enc["column"] for enc in step["encodings"]])
-        return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
-    if op == "ordinal":
-        out = frame.copy(deep=False)
-        for enc in step["encodings"]:
-            codes = _codes(frame[enc["column"]], enc["categories"])
-            _count(stats, enc["column"], int((codes < 0).sum()))
-            out[enc["column"]] = codes.astype(np.float32)
-        return out
-    if op == "scale":
-        out = frame.copy(deep=False)
-        for column, center, scale in zip(step["columns"], step["center"], step["scale"], strict=True):
-            values = frame[column].to_numpy(dtype=np.float32, na_value=np.nan)
-            result = np.subtract(values, np.float32(center), dtype=np.float32)
-            result *= np.float32(1.0 / scale)
-            out[column] = result
-        return out
-    if op == "datetime":
-        new = {}
-        for column in step["columns"]:
-            values = frame[column]
-            if not pd.api.types.is_datetime64_any_dtype(values):
-                values = to_dates(values)
-            if getattr(values.dt, "tz", None) is not None:
-                values = values.dt.tz_convert(None)
-            for part in step["parts"]:
-                attribute = getattr(values.dt, _DATE_ATTRIBUTES.get(part, part))
-                new[f"{column}.{part}"] = attribute.to_numpy(dtype=np.float32, na_value=np.nan)
-        rest = frame.drop(columns=step["columns"])
-        return pd.concat([rest, pd.DataFrame(new, index=frame.index)], axis=1)
-    if op == "zero_flags":  # a 0/1 "was exactly zero" column each; missing is not zero
-        out = frame.copy(deep=False)
-        for column in step["columns"]:
-            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-            out[f"{column}__zero"] = (values == 0.0).astype(np.float32)
-        return out
-    if op == "drop":
-        return frame.drop(columns=[c for c in step["columns"] if c in frame.columns])
-    if op == "window":
-        return frame
-    raise PredictError(f"unknown preprocessing step {op!r}; this bundle needs a newer predict.py")
+                    env[name] = array_of(series.mask(mask, fill))
+            else:
+                env[name] = series.astype(object).mask(mask, fill).to_numpy()
+        size = max(1, BLOCK_CELLS // max(n, 1))
+        for start in range(0, len(plain), size):
+            chunk = plain[start : start + size]
+            block = np.array([values for _, values in chunk], dtype=np.float64)
+            gaps = ~np.isfinite(block)
+            filled = gaps.any(axis=1)
+            if filled.any():  # columns without a gap stay as they are
+                np.copyto(block, np.array([fills[name] for name, _ in chunk])[:, None], where=gaps)
+                env.update((name, (block, row)) for row, (name, _) in enumerate(chunk) if filled[row])
+        env.update((name, mask.astype(np.float32)) for name, mask in flags)
+
+    def _slots(self, env: dict, n: int) -> list:
+        """The slot of each row, per encoded column."""
+        values = [column(env, name) for name, _, _ in self.encodings]
+        arrows = [_arrow_text(v) for v in values] if len(values) > 1 else [None]
+        if all(a is not None for a in arrows) and len({a.type for a in arrows}) == 1:
+            import pyarrow as pa
+
+            index = self.union.arrow_slots(pa.concat_arrays(arrows))
+            return [remap[index[i * n : (i + 1) * n]] for i, remap in enumerate(self.remaps)]
+        return [vocabulary(v) for v, (_, vocabulary, _) in zip(values, self.encodings, strict=True)]
+
+    def _onehot(self, env: dict, n: int, stats: dict) -> None:
+        for (name, vocabulary, names), slots in zip(self.encodings, self._slots(env, n), strict=True):
+            del env[name]
+            hot = OneHot(slots, len(names))
+            env.update((out, (hot, slot)) for slot, out in enumerate(names))
+            _count(stats, name, int(np.count_nonzero(slots == vocabulary.unseen)))
+
+    def _ordinal(self, env: dict, n: int, stats: dict) -> None:
+        for (name, _, _), codes in zip(self.encodings, self._slots(env, n), strict=True):
+            env[name] = codes.astype(np.float32)
+            _count(stats, name, int(np.count_nonzero(codes < 0)))
+
+    def _scale(self, env: dict, n: int, stats: dict) -> None:
+        """(x - center) * (1 / scale) in float32, after a float32 cast, as (columns, rows) blocks."""
+        names = self.step["columns"]
+        size = max(1, BLOCK_CELLS // max(n, 1))
+        for start in range(0, len(names), size):
+            chunk = names[start : start + size]
+            block = np.array([_floats(column(env, name), np.float32) for name in chunk], dtype=np.float32)
+            block -= self.centers[start : start + size]
+            block *= self.factors[start : start + size]
+            env.update((name, (block, row)) for row, name in enumerate(chunk))
+
+    def _datetime(self, env: dict, n: int, stats: dict) -> None:
+        for name in self.step["columns"]:
+            values = pd.Series(column(env, name), copy=False)
+            del env[name]
+            dates = values if pd.api.types.is_datetime64_any_dtype(values) else to_dates(values)
+            if getattr(dates.dt, "tz", None) is not None:
+                dates = dates.dt.tz_convert(None)
+            for part in self.step["parts"]:
+                part_values = getattr(dates.dt, _DATE_ATTRIBUTES.get(part, part))
+                env[f"{name}.{part}"] = part_values.to_numpy(dtype=np.float32, na_value=np.nan)
+
+    def _zero_flags(self, env: dict, n: int, stats: dict) -> None:
+        for name in self.step["columns"]:  # a 0/1 "was exactly zero" column each; missing is not zero
+            env[f"{name}__zero"] = (_floats(column(env, name)) == 0.0).astype(np.float32)
+
+    def _drop(self, env: dict, n: int, stats: dict) -> None:
+        for name in self.step["columns"]:
+            env.pop(name, None)
+
+    def _window(self, env: dict, n: int, stats: dict) -> None:
+        pass  # windows are cut from the finished rows (``Steps.model_input``)
 
 
-def _matrix(frame: pd.DataFrame, columns: list) -> np.ndarray:
-    out = np.empty((len(frame), len(columns)), dtype=np.float32)
-    for index, column in enumerate(columns):
-        series = frame[column]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            raise PredictError(f"column {column!r} is not numeric after preprocessing")
-        out[:, index] = series.to_numpy(dtype=np.float32, na_value=np.nan)
-    return out
+class Steps:
+    """The fitted steps of preprocessing.json made ready once; ``model_input`` turns raw column arrays into the
+    model's input."""
+
+    CHUNK = 16384  # rows per pass over a big batch: its temporaries stay in the CPU cache
+
+    def __init__(self, steps: list, features: list, window: dict | None = None) -> None:
+        self.steps = [Step(step) for step in steps]
+        self.features = list(features)
+        last = steps[-1] if steps else None
+        self.window = window or (last if last is not None and last["op"] == "window" else None)
+        self.needed = required_columns(steps, features)
+        self._starts = np.zeros(0, dtype=np.int64)
+
+    def run(self, env: dict, n: int, stats: dict) -> dict:
+        """Apply every step to ``env`` (column name → array), in place."""
+        for step in self.steps:
+            step.run(env, n, stats)
+        return env
+
+    def model_input(self, columns: dict, n: int, stats: dict | None = None) -> tuple:
+        """(float32 model input, True when every value in it is finite) for raw column arrays of ``n`` rows:
+        (n, features), or (n - lookback + 1, lookback, window columns) for a windowed model."""
+        stats = {} if stats is None else stats
+        if self.window:
+            return _windows(self.run(dict(columns), n, stats), self.window, n), False
+        out = np.zeros((n, len(self.features)), dtype=np.float32)
+        finite = True
+        for start in range(0, max(n, 1), self.CHUNK):
+            stop = min(n, start + self.CHUNK)
+            part = columns if stop - start == n else {c: v[start:stop] for c, v in columns.items()}
+            finite = self._write(self.run(dict(part), stop - start, stats), out[start:stop]) and finite
+        return out, finite
+
+    def _write(self, env: dict, out: np.ndarray) -> bool:
+        """Write the finished columns into the zeroed ``out`` (rows, features), each block and one-hot group
+        at once; True when every number written is finite (0/1 columns always are)."""
+        sources: dict = {}
+        finite = True
+        for index, name in enumerate(self.features):
+            value = env[name]
+            if type(value) is tuple:
+                entry = sources.get(id(value[0]))
+                if entry is None:
+                    entry = sources[id(value[0])] = (value[0], [], [])
+                entry[1].append(value[1])
+                entry[2].append(index)
+            else:
+                out[:, index] = _numbers(value, name)
+                finite = finite and bool(np.isfinite(out[:, index].sum()))
+        hots = []
+        for source, rows, cols in sources.values():
+            if type(source) is OneHot:
+                hots.append((source, rows, cols))
+                continue
+            block = source if rows == list(range(len(source))) else source[rows]
+            out[:, cols] = block.T
+            if block.dtype != np.float32:  # a number beyond float32's range is infinite once written
+                block = out[:, cols]
+            finite = finite and bool(np.isfinite(block.sum()))
+        if hots:
+            n, width = out.shape
+            if len(self._starts) != n:
+                self._starts = np.arange(0, n * width, width, dtype=np.int64)
+            for hot, slots, cols in hots:  # a 1 in the column of each row's slot
+                where = np.full(hot.width, -1, dtype=np.int64)
+                where[slots] = cols
+                target = where[hot.slots]
+                if len(slots) == hot.width:
+                    target += self._starts
+                    out.reshape(-1)[target] = 1.0
+                else:  # some of the group's columns were dropped or replaced by a later step
+                    keep = target >= 0
+                    out.reshape(-1)[self._starts[keep] + target[keep]] = 1.0
+        return finite
+
+
+def _numbers(values, name: str) -> np.ndarray:  # noqa: ANN001
+    """A finished column as numbers (float32 where it is not a plain numpy number column)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values
+    if isinstance(values, np.ndarray) or not pd.api.types.is_numeric_dtype(values.dtype):
+        raise PredictError(f"column {name!r} is not numeric ({values.dtype}) after preprocessing")
+    return values.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def required_columns(steps: list, features: list | None = None) -> list:
+    """The raw input columns a chain (or, without steps, the feature list) reads."""
+    if not steps:
+        return list(features or [])
+    needed = list(steps[0]["features_in"])
+    last = steps[-1]
+    if last["op"] == "window" and last.get("target_input") and last["target"] not in needed:
+        needed.append(last["target"])
+    return needed
+
+
+def window_matrix(env: dict, window: dict, n: int) -> np.ndarray:
+    """The (rows, channels) float32 matrix a window step reads: its columns, then the scaled past target."""
+    names = list(window["columns"])
+    matrix = np.empty((n, len(names) + bool(window.get("target_input"))), dtype=np.float32)
+    for index, name in enumerate(names):
+        matrix[:, index] = _numbers(column(env, name), name)
+    if window.get("target_input"):
+        target = _floats(column(env, window["target"]), np.float32)
+        matrix[:, -1] = (target - np.float32(window["target_center"])) / np.float32(window["target_scale"])
+    return matrix
+
+
+def make_windows(matrix: np.ndarray, lookback: int, ends: np.ndarray) -> np.ndarray:
+    """Windows ``matrix[end - lookback + 1 : end + 1]`` for each end row, as one float32 (n, lookback, f) array."""
+    if len(ends) == 0:
+        return np.zeros((0, lookback, matrix.shape[1]), dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(matrix, lookback, axis=0)  # (n-L+1, f, L)
+    return np.ascontiguousarray(view[ends - lookback + 1].transpose(0, 2, 1), dtype=np.float32)
+
+
+def _windows(env: dict, window: dict, n: int) -> np.ndarray:
+    lookback = int(window["lookback"])
+    if n < lookback:
+        raise PredictError(f"the model reads windows of {lookback} rows; the input has only {n}")
+    return make_windows(window_matrix(env, window, n), lookback, np.arange(lookback - 1, n))
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def array_of(series: pd.Series):  # noqa: ANN201
+    """A Series' values as a numpy array (plain numbers, dates) or a pandas extension array."""
+    values = series.array
+    return values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values
+
+
+def assign_columns(frame: pd.DataFrame, parts: list) -> pd.DataFrame:
+    """``frame`` with the columns of ``parts`` (DataFrames) replacing its own (same place) or appended (new
+    names); one concat instead of one insert per column, which made a 10,000-column step quadratic."""
+    parts = [part for part in parts if part.shape[1]]
+    if not parts:
+        return frame.copy(deep=False)
+    names = [name for part in parts for name in part.columns]
+    present = set(frame.columns)
+    replaced = [name for name in names if name in present]
+    out = pd.concat([frame.drop(columns=replaced) if replaced else frame, *parts], axis=1)
+    order = list(frame.columns) + [name for name in names if name not in present]
+    return out if list(out.columns) == order else out[order]
+
+
+def apply_step(step: dict, frame: pd.DataFrame, stats: dict | None = None) -> pd.DataFrame:
+    """``step`` applied to a DataFrame (how the training splits go through it): the columns it changes are
+    replaced in place, the columns it makes appended and the ones it removes dropped."""
+    prepared = Step(step)
+    present = set(frame.columns)
+    env = {name: array_of(frame[name]) for name in dict.fromkeys(prepared.reads()) if name in present}
+    before = dict(env)
+    prepared.run(env, len(frame), {} if stats is None else stats)
+    groups: dict = {}
+    single = {}
+    for name, value in env.items():
+        if before.get(name) is value:
+            continue
+        if type(value) is tuple:
+            groups.setdefault(id(value[0]), (value[0], []))[1].append((value[1], name))
+        else:
+            single[name] = value
+    parts = []
+    for source, members in groups.values():
+        block = source.block() if type(source) is OneHot else source
+        rows = [row for row, _ in members]
+        block = block if rows == list(range(len(block))) else block[rows]
+        names = [name for _, name in members]
+        parts.append(pd.DataFrame(block.T, index=frame.index, columns=names, copy=False))
+    if single:
+        parts.append(pd.DataFrame(single, index=frame.index, copy=False))
+    removed = [name for name in before if name not in env]
+    return assign_columns(frame.drop(columns=removed) if removed else frame, parts)
 
 
 def transform(prep: dict, frame: pd.DataFrame, stats: dict) -> np.ndarray:
-    """The model input (float32 (n, f), or (n - lookback + 1, lookback, f) windows) for a checked frame."""
-    steps = prep["steps"]
-    for step in steps:
-        frame = apply_step(step, frame, stats)
-    window = prep.get("window")
-    if not window:
-        return _matrix(frame, prep["feature_names"])
-    matrix = _matrix(frame, list(window["columns"]))
-    if window.get("target_input"):
-        target = frame[window["target"]].to_numpy(dtype=np.float32, na_value=np.nan)
-        past = (target - np.float32(window["target_center"])) / np.float32(window["target_scale"])
-        matrix = np.concatenate([matrix, past.reshape(-1, 1)], axis=1)
-    lookback = int(window["lookback"])
-    if len(matrix) < lookback:
-        raise PredictError(f"the model reads windows of {lookback} rows; the input has only {len(matrix)}")
-    view = np.lib.stride_tricks.sliding_window_view(matrix, lookback, axis=0)
-    return np.ascontiguousarray(view.transpose(0, 2, 1), dtype=np.float32)
+    """The model input for a checked frame (``check_input``)."""
+    steps = Steps(prep["steps"], prep["feature_names"], prep.get("window"))
+    return steps.model_input({c: array_of(frame[c]) for c in steps.needed}, len(frame), stats)[0]
+
+
+def model_features(frame: pd.DataFrame, prep: dict, steps: Steps) -> tuple[np.ndarray, list, dict]:
+    """(model input, notes, unseen values per column) for a raw table: its columns checked, the fitted steps
+    applied, values the model cannot fill refused."""
+    columns, notes = check_columns(frame, prep)
+    stats: dict = {}
+    x, finite = steps.model_input(columns, len(frame), stats)
+    if not finite:
+        check_finite(x, prep)
+    unseen = stats.get("unseen", {})
+    if unseen:
+        parts = ", ".join(f"{c}: {n}" for c, n in unseen.items())
+        notes.append(f"values not seen in training (treated as unseen): {parts}")
+    return x, notes, unseen
 
 
 def check_finite(x: np.ndarray, prep: dict) -> None:
@@ -801,13 +1103,8 @@ def predict_frame(
     verify_files(folder, manifest)
     prep = check_preprocessing(read_json(folder, "preprocessing.json"), folder)
     sess = session(folder, prep=prep)
-    checked, notes = check_input(frame, prep)
-    stats: dict = {}
-    x = transform(prep, checked, stats)
-    check_finite(x, prep)
-    if stats.get("unseen"):
-        parts = ", ".join(f"{c}: {n}" for c, n in stats["unseen"].items())
-        notes.append(f"values not seen in training (treated as unseen): {parts}")
+    steps = Steps(prep["steps"], prep["feature_names"], prep.get("window"))
+    x, notes, _unseen = model_features(frame, prep, steps)
     values, proba = postprocess(run_session(sess, x), prep)
     return prediction_frame(values, proba, prep, with_proba), notes
 

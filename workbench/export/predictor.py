@@ -1,8 +1,8 @@
-"""The app's predictor: a raw table → the fitted chain (``workbench.tabular.chain.transform``) → the model.
+"""The app's predictor: a raw table → the fitted steps → the model.
 
 A bundle runs through onnxruntime (the same file a user ships); an in-memory TrainedModel runs through torch.
-Input checks and the output table come from the bundle's own ``predict.py`` source, so the app and the
-standalone script report problems alike and write the same columns.
+Input checks, the preprocessing and the output table are the bundle's own ``predict.py`` source
+(``predict_template``), so the app and the standalone script compute, report and write alike.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ class Predictor:
     """Turns raw tables into predictions with one model; build it with ``from_bundle`` or ``from_model``."""
 
     def __init__(self, prep: dict[str, Any], run: Callable[[np.ndarray], np.ndarray], source: str) -> None:
-        from workbench.tabular.plan import Plan
-
         self.prep = prep
-        self.plan = Plan(prep["steps"], prep["feature_names"])  # compiled once: vocabularies, scale vectors
+        try:  # made ready once: vocabularies, fill and scale vectors
+            self.steps = tpl.Steps(prep["steps"], prep["feature_names"], prep.get("window"))
+        except tpl.PredictError as exc:
+            raise UserError(str(exc)) from None
         self._run = run
         self.source = source
         self._columns: dict[tuple[str, ...], tuple] = {}  # output names → (Index, block placements)
@@ -108,38 +109,10 @@ class Predictor:
     def features(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], dict[str, int]]:
         """(model input, notes, unseen counts per column) for a raw table, after checking its columns and values."""
         try:
-            columns, notes = tpl.check_columns(frame, self.prep)
+            x, notes, unseen = tpl.model_features(frame, self.prep, self.steps)
         except tpl.PredictError as exc:
             raise UserError(str(exc)) from None
-        stats: dict[str, Any] = {}
-        x, finite = self.plan.run(columns, len(frame), stats)
-        if not finite:
-            try:
-                tpl.check_finite(x, self.prep)
-            except tpl.PredictError as exc:
-                raise UserError(str(exc)) from None
-        unseen = {str(k): int(v) for k, v in stats.get("unseen", {}).items()}
-        if unseen:
-            parts = ", ".join(f"{c}: {n}" for c, n in unseen.items())
-            notes.append(f"values not seen in training (treated as unseen): {parts}")
-        return x, notes, unseen
-
-    def _table(self, columns: dict[str, Any]) -> pd.DataFrame:
-        """The same DataFrame as ``tpl.prediction_frame``, without re-inferring the column index every call."""
-        names = tuple(columns)
-        found = self._columns.get(names)
-        if found is None:
-            found = self._columns[names] = (pd.Index(list(names)), np.array([0]), np.arange(1, len(names)))
-        index = found[0]
-        arrays = list(columns.values())
-        if all(isinstance(a, np.ndarray | pd.api.extensions.ExtensionArray) for a in arrays):
-            try:  # pandas' internal constructor: ~20 µs instead of ~60 µs for a dict
-                return pd.DataFrame._from_arrays(
-                    arrays, columns=index, index=pd.RangeIndex(len(arrays[0])), verify_integrity=False
-                )
-            except (AttributeError, TypeError):
-                pass
-        return pd.DataFrame(columns, copy=False)
+        return x, notes, {str(k): int(v) for k, v in unseen.items()}
 
     def _output(self, values: Any, proba: Any, with_proba: bool) -> pd.DataFrame:
         """``tpl.prediction_frame``'s table; labels + the (classes, rows) probability block handed to pandas as
@@ -156,7 +129,7 @@ class Predictor:
             and values.ndim == 1
             and len(columns) == 1 + len(proba)
         ):
-            return self._table(columns)
+            return pd.DataFrame(columns, copy=False)
         names = tuple(columns)
         found = self._columns.get(names)
         if found is None:
@@ -198,8 +171,7 @@ class Predictor:
 
 
 def _runner(onnx_path: Path, threads: int, label: Any = None) -> Callable[[np.ndarray], np.ndarray]:
-    """``x → first output`` through onnxruntime's binding under ``session.run``, which skips the per-call input
-    checks (~6 µs a call); the function's ``session`` attribute is the session."""
+    """``x → first output`` of an onnxruntime session; the function's ``session`` attribute is the session."""
     from workbench.export.parity import ort_session
 
     label = label or onnx_path.parent
@@ -211,12 +183,8 @@ def _runner(onnx_path: Path, threads: int, label: Any = None) -> Callable[[np.nd
             f"bundle {label}: model.onnx cannot be loaded ({first}); re-export the model"
         ) from None
     name, outputs = session.get_inputs()[0].name, [session.get_outputs()[0].name]
-    inner = getattr(session, "_sess", None)
-    call = inner.run if callable(getattr(inner, "run", None)) else None
 
     def run(x: np.ndarray) -> np.ndarray:
-        if call is not None:
-            return call(outputs, {name: x}, None)[0]
         return session.run(outputs, {name: x})[0]
 
     run.session = session  # type: ignore[attr-defined]
