@@ -261,6 +261,11 @@ def test_launcher_names_the_process_that_failed_and_stays_quiet_for_rank_0(capsy
     assert capsys.readouterr().err == ""
     assert explain_failure({0: F(exitcode=1, timestamp=9), 1: F(exitcode=1, timestamp=8)}) == 1
     assert "process 1 failed (exit code 1)" in capsys.readouterr().err
+    # Failure times have whole seconds: in a tie, a rank the agent stopped (SIGTERM) is never the one named.
+    assert explain_failure({0: F(exitcode=-15, timestamp=7), 1: F(exitcode=-9, timestamp=7)}) == 1
+    assert (
+        capsys.readouterr().err == "error: process 1 failed (killed by SIGKILL); every process was stopped\n"
+    )
 
 
 # --------------------------------------------------------------------------- the training path, in-process

@@ -121,8 +121,12 @@ class _main_signals:
             self.previous = None
 
     def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        if self.previous is not None:  # the run is over: a late SIGTERM must not turn exit 0/1 into "killed"
+            signal.signal(signal.SIGTERM, _after_the_run)
+
+
+def _after_the_run(signum: int, frame: Any) -> None:
+    """SIGTERM once rank 0's run has ended (the agent stopping everyone): it is exiting anyway."""
 
 
 def rank_argv(args: argparse.Namespace) -> list[str]:
@@ -247,12 +251,12 @@ def explain_failure(failures: dict[int, Any]) -> int:
             continue
         if code == 130 and main_code == 130:
             continue  # everyone was stopped by Ctrl-C
-        if code == -signal.SIGTERM and rank != 0:
+        if code == -signal.SIGTERM:
             continue  # the agent stopped it because another failed
         blamed.append((failure.timestamp, rank, failure))
     if not blamed:
         return main_code if main_code in QUIET_RANK0_CODES else 1
-    _, rank, failure = min(blamed, key=lambda item: (item[0], item[1]))
+    _, rank, failure = min(blamed, key=lambda item: (item[0], item[1] == 0, item[1]))  # seconds: ties
     print(
         f"error: process {rank} failed ({_how(failure.exitcode)}); every process was stopped", file=sys.stderr
     )
