@@ -292,18 +292,8 @@ class TrainStream:
 def _prepared_chain(chain: list[dict], features: list[str]) -> Any:
     """The fitted chain made ready once, as the prediction path runs it (the same numbers the training
     frames get): ``prepared(frame)`` → (float32 model input, True when known to be finite); ``.needed``."""
-    try:
-        from workbench.tabular.chain import Transform
-    except ImportError:  # before the steps moved into predict_template: the compiled plan
-        from workbench.tabular.plan import Plan, column_arrays
+    from workbench.tabular.chain import Transform
 
-        plan = Plan(chain, features)
-
-        def run(frame: pd.DataFrame) -> tuple[np.ndarray, bool]:
-            return plan.run(column_arrays(frame, plan.needed), len(frame))
-
-        run.needed = plan.needed  # type: ignore[attr-defined]
-        return run
     return Transform(chain, features)
 
 
