@@ -2,7 +2,7 @@
 
 Per epoch the units (a Parquet row group each) are shuffled from (seed, epoch) and dealt to the processes,
 balanced by their training rows; a reader thread turns each record batch into model inputs through the
-fitted chain (the compiled prediction plan: the same numbers as in memory) while the loop trains, and a
+fitted chain (``chain.Transform``, the prediction path: the same numbers as in memory) while the loop trains, and a
 shuffle buffer mixes rows across batches and units. Targets come from one small tensor of every training
 row's target (read once: 4 or 8 bytes a row), so the train node's target scaling applies to them as usual.
 
