@@ -131,6 +131,7 @@ def train_epoch(
     """One epoch of this rank's shard (through DDP when there are several). Returns whether the GC is
     frozen (after the first step). ``x`` is a tensor, or a streamed table's ``TrainStream``."""
     from workbench.engine import device as dev
+    from workbench.engine.trainer import optimizer_step
 
     config, opt, scaler, device = state.config, state.optimizer, state.scaler, state.device
     model = world.ddp(state.model)
@@ -172,32 +173,10 @@ def train_epoch(
             if batch is None:
                 break  # one process's stream ended (several processes always get ``steps`` batches)
             xb, yb = batch
-            try:
-                opt.zero_grad(set_to_none=True)
-                if autocast is None:
-                    loss = loss_fn(model(xb), yb)
-                else:
-                    with torch.autocast(device.type, dtype=autocast):
-                        loss = loss_fn(model(xb), yb)
-                if scaler is None:
-                    loss.backward()
-                    if clip:
-                        torch.nn.utils.clip_grad_norm_(params, clip)
-                    opt.step()
-                else:
-                    scaler.scale(loss).backward()
-                    if clip:
-                        scaler.unscale_(opt)
-                        torch.nn.utils.clip_grad_norm_(params, clip)
-                    scaler.step(opt)
-                    scaler.update()
-            except (RuntimeError, MemoryError) as exc:
-                if not dev.is_out_of_memory(exc):
-                    raise
-                oom = True
-            else:
-                oom = False
-            if oom:  # the ranks cannot halve together mid-step: stop with advice instead (on_oom=halve too)
+            loss = optimizer_step(model, loss_fn, opt, xb, yb, device.type, autocast, scaler, params, clip)
+            if (
+                loss is None
+            ):  # the ranks cannot halve together mid-step: stop with advice instead (on_oom=halve too)
                 raise UserError(
                     f"out of memory on {device} (process {world.rank}) at {bs} rows per process "
                     f"(epoch {state.epoch}, batch {b + 1}); lower batch_size or start fewer processes per GPU"

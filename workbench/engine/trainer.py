@@ -387,31 +387,8 @@ def _train_epoch(
         else:
             idx = perm[i:end]
             xb, yb = x[idx], y[idx]
-        oom = False
-        try:
-            opt.zero_grad(set_to_none=True)
-            if autocast is None:
-                loss = loss_fn(model(xb), yb)
-            else:
-                with torch.autocast(device.type, dtype=autocast):
-                    loss = loss_fn(model(xb), yb)
-            if scaler is None:
-                loss.backward()
-                if clip:
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                opt.step()
-            else:
-                scaler.scale(loss).backward()
-                if clip:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                scaler.step(opt)
-                scaler.update()
-        except (RuntimeError, MemoryError) as exc:  # CUDA's OutOfMemoryError, or the CPU allocator's text
-            if not dev.is_out_of_memory(exc):
-                raise
-            oom = True
-        if oom:
+        loss = optimizer_step(model, loss_fn, opt, xb, yb, device.type, autocast, scaler, params, clip)
+        if loss is None:
             loss = xb = yb = None  # type: ignore[assignment]
             opt.zero_grad(set_to_none=True)
             bs = _after_oom(state, bs, b)
@@ -462,6 +439,47 @@ def _read_window(
     window.clear()
     sizes.clear()
     state.running_loss = totals[0] / max(1, totals[1])
+
+
+def optimizer_step(
+    model: Any,
+    loss_fn: Callable[..., Any],
+    opt: Any,
+    xb: Any,
+    yb: Any,
+    device_type: str,
+    autocast: Any,
+    scaler: Any,
+    params: list[Any],
+    clip: float,
+) -> Any:
+    """One optimiser step (forward under autocast when asked, backward, clip, step; the AMP scaler when
+    there is one); returns the loss, or None when the step ran out of memory (CUDA's OutOfMemoryError or the
+    CPU allocator's error). Shared by the one-process loop and every rank of a distributed run."""
+    try:
+        opt.zero_grad(set_to_none=True)
+        if autocast is None:
+            loss = loss_fn(model(xb), yb)
+        else:
+            with torch.autocast(device_type, dtype=autocast):
+                loss = loss_fn(model(xb), yb)
+        if scaler is None:
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            if clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            scaler.step(opt)
+            scaler.update()
+    except (RuntimeError, MemoryError) as exc:
+        if not dev.is_out_of_memory(exc):
+            raise
+        return None
+    return loss
 
 
 def _after_oom(state: TrainState, bs: int, b: int) -> int:
