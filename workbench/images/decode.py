@@ -1,7 +1,8 @@
 """Decoding image files to fixed-size uint8 pixels, and listing a folder (or table) of labelled images.
 
-``load_pixels`` is the one definition of "what the model sees": the bundle's predict.py carries a copy of it
-(same Pillow calls, in the same order) and a test checks the two give the same bytes. Resize policies:
+``load_pixels`` is the one definition of "what the model sees". It lives in the module every image bundle
+ships as predict.py (``export/predict_images_template.py``, which cannot import the app) and is imported
+from there, so training and the standalone script decode with the same code. Resize policies:
 
 * ``squash`` — resize to size × size, ignoring the aspect ratio (nothing lost, shapes distorted);
 * ``crop`` — scale the shorter side to ``size`` and cut the centre (no distortion, edges lost);
@@ -20,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import UserError
+from workbench.export.predict_images_template import EXTENSIONS, POLICIES, load_pixels  # noqa: F401 (shipped copy)
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-POLICIES = ("squash", "crop", "pad")
 MAX_SIZE = 1024  # pixels per side the models are fed; larger is a mistake on this kind of machine
 COLOUR_MODES = ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA", "RGBX", "RGBa")
 
@@ -30,33 +30,6 @@ COLOUR_MODES = ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA", "RGBX",
 def decode_threads() -> int:
     """Threads for decoding: Pillow releases the GIL while it decodes and resizes, so threads scale."""
     return max(1, min(8, (os.cpu_count() or 2)))
-
-
-def load_pixels(path: str | Path, size: int, policy: str = "squash", channels: int = 3) -> np.ndarray:
-    """One image file as uint8 pixels (size, size, channels): orientation from EXIF, transparency over
-    white, then the resize policy. Raises OSError/ValueError (Pillow's) for a file that is not an image."""
-    from PIL import Image, ImageOps
-
-    mode = "L" if channels == 1 else "RGB"
-    with Image.open(path) as image:
-        if image.format == "JPEG":
-            image.draft(mode, (size, size))  # decode at a reduced scale when the file is much larger
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        image = image.convert(mode)
-        box = (size, size)
-        if policy == "crop":
-            image = ImageOps.fit(image, box, method=Image.Resampling.BILINEAR)
-        elif policy == "pad":
-            image = ImageOps.pad(image, box, method=Image.Resampling.BILINEAR, color=0)
-        else:
-            image = image.resize(box, Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype=np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    return pixels
 
 
 def settings_check(size: int, policy: str, channels: int) -> None:
