@@ -1,9 +1,10 @@
 """Standalone predictor for a Model Workbench bundle: CSV in, predictions out, without the app.
 
-Needs only pandas, numpy and onnxruntime. It re-implements the fitted preprocessing recorded in
-preprocessing.json (imputation, category vocabularies with the unseen bucket, scaling, date parts, windows)
-and runs model.onnx. This file is copied into every bundle as predict.py; the app reuses its input checks
-and output formatting, so both give the same table.
+Needs only pandas, numpy and onnxruntime. It applies the fitted preprocessing recorded in preprocessing.json
+(imputation, category vocabularies with the unseen bucket, scaling, date parts, "was zero" flags, windows) and
+runs model.onnx. This file is copied into every bundle as predict.py, and it is the one implementation of
+those steps: Model Workbench imports it to prepare its training splits and to predict, so the script computes
+what the model was trained on, and the app and the script check, compute and write alike.
 
     python predict.py INPUT.csv -o predictions.csv [--proba] [--keep-columns [COLS]] [--row-id]
 
@@ -558,18 +559,23 @@ class Vocabulary:
         return lookup[codes]
 
     def arrow_slots(self, array) -> np.ndarray:  # noqa: ANN001 - a pyarrow string array
-        """``__call__`` for Arrow text: one hash lookup in Arrow, no Python string per row."""
+        """``__call__`` for Arrow text."""
+        return self.slots[self.arrow_index(array)]
+
+    def arrow_index(self, array) -> np.ndarray:  # noqa: ANN001
+        """Each row's position among the listed texts; one past them for a missing value, two past for a text
+        not listed. One hash lookup in Arrow, no Python string per row."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         options = self._arrow.get(array.type)
-        if options is None:  # a null matches the null listed last: the slot after the texts
+        if options is None:  # a null matches the null listed last
             listed = pa.array([*self.table, None], type=array.type)
             options = self._arrow[array.type] = pc.SetLookupOptions(listed, skip_nulls=False)
         found = pc.index_in(array, options=options)
         if found.null_count:  # texts not listed
             found = pc.fill_null(found, len(self.table) + 1)
-        return self.slots[found.to_numpy()]
+        return found.to_numpy()
 
 
 def onehot_names(enc: dict) -> list:
@@ -658,8 +664,8 @@ class Step:
             # Arrow text columns are looked up in one pass over the texts of all of them (one fixed cost)
             texts = list(dict.fromkeys(t for _, vocabulary, _ in self.encodings for t in vocabulary.table))
             self.union = Vocabulary({text: index for index, text in enumerate(texts)}, len(texts))
-            self.remaps = [
-                np.array([v.table.get(t, v.unseen) for t in texts] + [v.unseen], dtype=np.int64)
+            self.remaps = [  # union position → slot, as ``Vocabulary.arrow_index`` numbers them
+                np.array([v.table.get(t, v.unseen) for t in texts] + [v.missing, v.unseen], dtype=np.int64)
                 for _, v, _ in self.encodings
             ]
         if self.op == "scale":
@@ -712,7 +718,7 @@ class Step:
         if all(a is not None for a in arrows) and len({a.type for a in arrows}) == 1:
             import pyarrow as pa
 
-            index = self.union.arrow_slots(pa.concat_arrays(arrows))
+            index = self.union.arrow_index(pa.concat_arrays(arrows))
             return [remap[index[i * n : (i + 1) * n]] for i, remap in enumerate(self.remaps)]
         return [vocabulary(v) for v, (_, vocabulary, _) in zip(values, self.encodings, strict=True)]
 
@@ -774,7 +780,7 @@ class Steps:
         last = steps[-1] if steps else None
         self.window = window or (last if last is not None and last["op"] == "window" else None)
         self.needed = required_columns(steps, features)
-        self._starts = np.zeros(0, dtype=np.int64)
+        self._starts: dict = {}  # rows → flat offset of each output row
 
     def run(self, env: dict, n: int, stats: dict) -> dict:
         """Apply every step to ``env`` (column name → array), in place."""
@@ -784,16 +790,27 @@ class Steps:
 
     def model_input(self, columns: dict, n: int, stats: dict | None = None) -> tuple:
         """(float32 model input, True when every value in it is finite) for raw column arrays of ``n`` rows:
-        (n, features), or (n - lookback + 1, lookback, window columns) for a windowed model."""
+        (n, features), or (n - lookback + 1, lookback, window columns) for a windowed model. A big batch goes
+        in row blocks of ``CHUNK`` (their temporaries stay in the CPU cache), two at a time: numpy and Arrow
+        do the work without holding the GIL."""
         stats = {} if stats is None else stats
         if self.window:
             return _windows(self.run(dict(columns), n, stats), self.window, n), False
         out = np.zeros((n, len(self.features)), dtype=np.float32)
+        if n <= self.CHUNK:
+            return out, self._write(self.run(dict(columns), n, stats), out)
+
+        def block(start: int) -> tuple:
+            part = {c: v[start : start + self.CHUNK] for c, v in columns.items()}
+            found: dict = {}
+            rows = len(out[start : start + self.CHUNK])
+            return self._write(self.run(part, rows, found), out[start : start + self.CHUNK]), found
+
         finite = True
-        for start in range(0, max(n, 1), self.CHUNK):
-            stop = min(n, start + self.CHUNK)
-            part = columns if stop - start == n else {c: v[start:stop] for c, v in columns.items()}
-            finite = self._write(self.run(dict(part), stop - start, stats), out[start:stop]) and finite
+        for ok, found in _pool().map(block, range(0, n, self.CHUNK)):
+            finite = finite and ok
+            for column, count in found.get("unseen", {}).items():
+                _count(stats, column, count)
         return out, finite
 
     def _write(self, env: dict, out: np.ndarray) -> bool:
@@ -824,19 +841,32 @@ class Steps:
             finite = finite and bool(np.isfinite(block.sum()))
         if hots:
             n, width = out.shape
-            if len(self._starts) != n:
-                self._starts = np.arange(0, n * width, width, dtype=np.int64)
+            starts = self._starts.get(n)
+            if starts is None:
+                starts = self._starts[n] = np.arange(0, n * width, width, dtype=np.int64)
             for hot, slots, cols in hots:  # a 1 in the column of each row's slot
                 where = np.full(hot.width, -1, dtype=np.int64)
                 where[slots] = cols
                 target = where[hot.slots]
                 if len(slots) == hot.width:
-                    target += self._starts
+                    target += starts
                     out.reshape(-1)[target] = 1.0
                 else:  # some of the group's columns were dropped or replaced by a later step
                     keep = target >= 0
-                    out.reshape(-1)[self._starts[keep] + target[keep]] = 1.0
+                    out.reshape(-1)[starts[keep] + target[keep]] = 1.0
         return finite
+
+
+_POOL: list = []
+
+
+def _pool():  # noqa: ANN202 - a ThreadPoolExecutor
+    """Two threads for the row blocks of big batches (made on first use)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(2, thread_name_prefix="predict"))
+    return _POOL[0]
 
 
 def _numbers(values, name: str) -> np.ndarray:  # noqa: ANN001
