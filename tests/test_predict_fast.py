@@ -2,8 +2,8 @@
 prediction path over column arrays (``chain.transform``, the predictor) gives exactly the numbers of the
 DataFrame path the training splits go through (``frame_matrix(transform_frame(...))``), for every step kind and
 the awkward inputs: gaps, +/-inf, unseen and missing categories, arrow-backed (in chunks) and object text,
-booleans, dates, extension arrays, big batches in row blocks. predict.py is that very module, and the
-predictor's output table equals predict.py's.
+booleans, dates, extension arrays. predict.py is that very module, and the predictor's output table equals
+predict.py's.
 """
 
 from __future__ import annotations
@@ -134,13 +134,11 @@ def test_model_input_equals_the_dataframe_path_bit_for_bit(
         if text_dtype is object:  # pandas infers str for a column of texts; keep real object arrays
             rows = rows.astype({"city": object, "size": object})
         expected, expected_stats = reference(chain, rows)
-        for chunk in (tpl.Steps.CHUNK, 7):  # one pass, and big batches in row blocks
-            monkeypatch.setattr(tpl.Steps, "CHUNK", chunk)
-            stats: dict = {}
-            got = transform(chain, rows, stats=stats)
-            assert got.dtype == np.float32 and got.shape == expected.shape
-            assert np.array_equal(got, expected, equal_nan=True), (name, n, chunk)
-            assert stats == expected_stats
+        stats: dict = {}
+        got = transform(chain, rows, stats=stats)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        assert np.array_equal(got, expected, equal_nan=True), (name, n)
+        assert stats == expected_stats
         if n == 1024:
             assert stats["unseen"]["city"] > 0
 

@@ -772,8 +772,6 @@ class Steps:
     """The fitted steps of preprocessing.json made ready once; ``model_input`` turns raw column arrays into the
     model's input."""
 
-    CHUNK = 16384  # rows per pass over a big batch: its temporaries stay in the CPU cache
-
     def __init__(self, steps: list, features: list, window: dict | None = None) -> None:
         self.steps = [Step(step) for step in steps]
         self.features = list(features)
@@ -790,34 +788,19 @@ class Steps:
 
     def model_input(self, columns: dict, n: int, stats: dict | None = None) -> tuple:
         """(float32 model input, True when every value in it is finite) for raw column arrays of ``n`` rows:
-        (n, features), or (n - lookback + 1, lookback, window columns) for a windowed model. A big batch goes
-        in row blocks of ``CHUNK`` (their temporaries stay in the CPU cache), two at a time: numpy and Arrow
-        do the work without holding the GIL."""
+        (n, features), or (n - lookback + 1, lookback, window columns) for a windowed model."""
         stats = {} if stats is None else stats
+        env = self.run(dict(columns), n, stats)
         if self.window:
-            return _windows(self.run(dict(columns), n, stats), self.window, n), False
+            return _windows(env, self.window, n), False
         out = np.zeros((n, len(self.features)), dtype=np.float32)
-        if n <= self.CHUNK:
-            return out, self._write(self.run(dict(columns), n, stats), out)
-
-        def block(start: int) -> tuple:
-            part = {c: v[start : start + self.CHUNK] for c, v in columns.items()}
-            found: dict = {}
-            rows = len(out[start : start + self.CHUNK])
-            return self._write(self.run(part, rows, found), out[start : start + self.CHUNK]), found
-
-        finite = True
-        for ok, found in _pool().map(block, range(0, n, self.CHUNK)):
-            finite = finite and ok
-            for column, count in found.get("unseen", {}).items():
-                _count(stats, column, count)
-        return out, finite
+        return out, self._write(env, out)
 
     def _write(self, env: dict, out: np.ndarray) -> bool:
         """Write the finished columns into the zeroed ``out`` (rows, features), each block and one-hot group
         at once; True when every number written is finite (0/1 columns always are)."""
         sources: dict = {}
-        finite = True
+        single = []
         for index, name in enumerate(self.features):
             value = env[name]
             if type(value) is tuple:
@@ -827,18 +810,23 @@ class Steps:
                 entry[1].append(value[1])
                 entry[2].append(index)
             else:
-                out[:, index] = _numbers(value, name)
-                finite = finite and bool(np.isfinite(out[:, index].sum()))
+                single.append((index, value, name))
+        write_columns(out, single)
+        finite = not single or bool(np.isfinite(out[:, [index for index, _, _ in single]].sum()))
         hots = []
         for source, rows, cols in sources.values():
             if type(source) is OneHot:
                 hots.append((source, rows, cols))
                 continue
-            block = source if rows == list(range(len(source))) else source[rows]
-            out[:, cols] = block.T
-            if block.dtype != np.float32:  # a number beyond float32's range is infinite once written
-                block = out[:, cols]
-            finite = finite and bool(np.isfinite(block.sum()))
+            start = 0
+            for end in range(1, len(rows) + 1):  # runs of neighbouring columns: a slice is cheaper to write
+                if end == len(rows) or rows[end] != rows[end - 1] + 1 or cols[end] != cols[end - 1] + 1:
+                    out[:, cols[start] : cols[end - 1] + 1] = source[rows[start] : rows[end - 1] + 1].T
+                    start = end
+            if source.dtype != np.float32 or len(rows) != len(source):  # a number beyond float32's range
+                finite = finite and bool(np.isfinite(out[:, cols].sum()))  # is infinite once written
+            else:
+                finite = finite and bool(np.isfinite(source.sum()))
         if hots:
             n, width = out.shape
             starts = self._starts.get(n)
@@ -857,18 +845,6 @@ class Steps:
         return finite
 
 
-_POOL: list = []
-
-
-def _pool():  # noqa: ANN202 - a ThreadPoolExecutor
-    """Two threads for the row blocks of big batches (made on first use)."""
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL.append(ThreadPoolExecutor(2, thread_name_prefix="predict"))
-    return _POOL[0]
-
-
 def _numbers(values, name: str) -> np.ndarray:  # noqa: ANN001
     """A finished column as numbers (float32 where it is not a plain numpy number column)."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
@@ -876,6 +852,16 @@ def _numbers(values, name: str) -> np.ndarray:  # noqa: ANN001
     if isinstance(values, np.ndarray) or not pd.api.types.is_numeric_dtype(values.dtype):
         raise PredictError(f"column {name!r} is not numeric ({values.dtype}) after preprocessing")
     return values.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def write_columns(out: np.ndarray, columns: list, rows: int = 8192) -> None:
+    """``out[:, index] = values`` (cast to float32) for each (index, values, name), in row blocks that stay
+    in the CPU cache; PredictError naming a column that is not numbers."""
+    arrays = [(index, _numbers(values, name)) for index, values, name in columns]
+    for start in range(0, len(out), rows):
+        part = out[start : start + rows]
+        for index, values in arrays:
+            part[:, index] = values[start : start + rows]
 
 
 def required_columns(steps: list, features: list | None = None) -> list:

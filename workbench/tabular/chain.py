@@ -130,15 +130,14 @@ def transform(
 
 def frame_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """One float32 (n, f) array of numeric columns, filled in row blocks that stay in cache."""
+    out = np.empty((len(frame), len(columns)), dtype=np.float32)
     try:
-        return Transform([], columns)(frame)[0]
-    except UserError as exc:
-        if "not numeric" not in str(exc):
-            raise
-        column = next(c for c in columns if not pd.api.types.is_numeric_dtype(frame[c]))
+        tpl.write_columns(out, [(i, tpl.array_of(frame[c]), c) for i, c in enumerate(columns)])
+    except tpl.PredictError as exc:
         raise UserError(
-            f"column {column!r} is not numeric ({frame[column].dtype}); add prep.encode before training"
+            f"{str(exc).removesuffix(' after preprocessing')}; add prep.encode before training"
         ) from None
+    return out
 
 
 def window_channels(frame: pd.DataFrame, window: dict) -> np.ndarray:
