@@ -38,6 +38,7 @@ from workbench.errors import UserError
 from workbench.export import model_card
 from workbench.export import target as T
 from workbench.export.parity import RTOL, TOLERANCE, ParityResult, check_parity
+from workbench.tabular.dataset import plain
 
 BUNDLE_FORMAT = 1
 ONNX_INPUT = "features"
@@ -62,26 +63,6 @@ class Bundle:
             out["parity_max_abs_diff"] = self.manifest["parity_max_abs_diff"]
         out["bundle_bytes"] = sum(int(f.get("bytes", 0)) for f in self.manifest.get("files", {}).values())
         return out
-
-
-def plain(value: Any) -> Any:
-    """JSON-friendly values from numpy/pandas scalars inside nested dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(value, float) and not np.isfinite(value):
-        return None  # JSON has no NaN/inf
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def preprocessing_spec(model: Any) -> dict[str, Any]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 CLASSIFICATION = "classification"
@@ -28,13 +30,22 @@ def column_kind(series: pd.Series) -> str:
 
 
 def plain(value: Any) -> Any:
-    """A JSON-friendly Python scalar from a numpy/pandas one (labels, fill values, categories)."""
+    """JSON-friendly values from numpy/pandas ones, inside nested dicts and lists too (labels, fill values,
+    categories, manifests): numpy scalars and arrays to Python, timestamps to ISO text, NaN/inf to None."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
     if hasattr(value, "item") and not isinstance(value, str | bytes):
         try:
-            return value.item()
+            value = value.item()
         except (ValueError, AttributeError):
             pass
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN/inf
+    if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
 
