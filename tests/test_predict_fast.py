@@ -190,6 +190,25 @@ def test_onehot_codes_for_arrow_text_with_literal_bucket_names() -> None:
         assert stats == {"unseen": {"c": 2}}
 
 
+def test_predict_py_reads_category_text_as_training_wrote_it() -> None:
+    """Dates and float32 values encoded as categories: predict.py had its own text of a value ('2023-01-01' for
+    the '2023-01-01 00:00:00' the app's training wrote, '0.1' for an object column's float32 0.1) and sent
+    every such row to the unseen bucket. One text function now serves both."""
+    train = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2023-01-01", "2023-01-02", "2023-01-01", "2023-01-03"]),
+            "w": pd.array([0.1, 0.2, 0.1, 0.3], dtype="float32"),
+            "o": pd.Series([np.float32(0.1), np.float32(0.2), np.float32(0.1), "x"], dtype=object),
+        }
+    )
+    step = json.loads(json.dumps(fit.fit_onehot(train, list(train.columns), ["day", "w", "o"], 5)))
+    prep = {"steps": [step], "feature_names": step["features_out"], "window": None}
+    stats: dict = {}
+    script = tpl.transform(prep, train, stats)
+    assert np.array_equal(script, transform([step], train)) and stats == {}
+    assert script.sum() == 3 * len(train)  # each row in one known category per column
+
+
 def test_template_treats_infinity_as_missing_like_the_app() -> None:
     """predict.py's impute fills +/-inf in float columns (and flags them), exactly like the app's chain."""
     step = {
