@@ -20,7 +20,9 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +122,7 @@ def _names(value: object) -> bool:
     )
 
 
-_TYPES = {  # kind → (test, what the message says)
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {  # kind → (test, what the message says)
     "str": (lambda v: isinstance(v, str), "text"),
     "str?": (lambda v: v is None or isinstance(v, str), "text or null"),
     "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
@@ -196,7 +198,8 @@ def check_manifest(manifest: dict, folder: Path) -> dict:
     return manifest
 
 
-_STEP_FIELDS = {  # op → (field, kind[, default]) besides op, features_in and features_out
+# op → (field, kind[, default]) besides op, features_in and features_out
+_STEP_FIELDS: dict[str, tuple[tuple[Any, ...], ...]] = {
     "impute": (("columns", "names"), ("fill", "dict"), ("indicators", "names", [])),
     "onehot": (("encodings", "list"),),
     "ordinal": (("encodings", "list"),),
@@ -250,7 +253,7 @@ def check_preprocessing(prep: dict, folder: Path) -> dict:
         f.get(step, "features_in", "names", at)
         f.get(step, "features_out", "names", at)
         fields = {k: f.get(step, k, kind, at, *default) for k, kind, *default in _STEP_FIELDS[op]}
-        reads = fields.get("columns")
+        reads: list = fields.get("columns") or []
         if op in ("onehot", "ordinal"):
             reads = [
                 f.get(e, "column", "str", f"{at}.encodings[{j}]") for j, e in enumerate(fields["encodings"])
@@ -266,10 +269,10 @@ def check_preprocessing(prep: dict, folder: Path) -> dict:
             raise f.fail(at, what)
         _step_flow(f, at, op, fields, reads, avail, i == len(steps) - 1)
     window = f.get(prep, "window", "dict?", default=None)
-    last = steps[-1] if steps else None
-    if window is not None or (last and last["op"] == "window"):
+    last: dict = steps[-1] if steps else {}
+    if window is not None or last.get("op") == "window":
         used = ("columns", "lookback", "target_input", "target", "target_center", "target_scale")
-        if window is None or last["op"] != "window" or any(window.get(k) != last.get(k) for k in used):
+        if window is None or last.get("op") != "window" or any(window.get(k) != last.get(k) for k in used):
             raise f.fail("window", "does not match the last step")
         expected = [last["lookback"], len(last["columns"]) + bool(last["target_input"])]
     else:
@@ -645,11 +648,12 @@ class Step:
 
     def __init__(self, step: dict) -> None:
         self.step, self.op = step, step["op"]
-        self.run = getattr(self, f"_{self.op}", None)
-        if self.run is None:
+        run = getattr(self, f"_{self.op}", None)
+        if run is None:
             raise PredictError(
                 f"unknown preprocessing step {self.op!r}; this model needs a newer Model Workbench"
             )
+        self.run: Callable[[dict, int, dict], None] = run
         if self.op in ("onehot", "ordinal"):
             self.encodings = []
             for enc in step["encodings"]:
@@ -705,7 +709,7 @@ class Step:
             chunk = plain[start : start + size]
             block = np.array([values for _, values in chunk], dtype=np.float64)
             gaps = ~np.isfinite(block)
-            filled = gaps.any(axis=1)
+            filled: np.ndarray = np.asarray(gaps.any(axis=1))
             if filled.any():  # columns without a gap stay as they are
                 np.copyto(block, np.array([fills[name] for name, _ in chunk])[:, None], where=gaps)
                 env.update((name, (block, row)) for row, (name, _) in enumerate(chunk) if filled[row])
@@ -714,8 +718,8 @@ class Step:
     def _slots(self, env: dict, n: int) -> list:
         """The slot of each row, per encoded column."""
         values = [column(env, name) for name, _, _ in self.encodings]
-        arrows = [_arrow_text(v) for v in values] if len(values) > 1 else [None]
-        if all(a is not None for a in arrows) and len({a.type for a in arrows}) == 1:
+        arrows = [a for a in (_arrow_text(v) for v in values) if a is not None] if len(values) > 1 else []
+        if len(arrows) == len(values) and len({a.type for a in arrows}) == 1:
             import pyarrow as pa
 
             index = self.union.arrow_index(pa.concat_arrays(arrows))
@@ -799,14 +803,14 @@ class Steps:
     def _write(self, env: dict, out: np.ndarray) -> bool:
         """Write the finished columns into the zeroed ``out`` (rows, features), each block and one-hot group
         at once; True when every number written is finite (0/1 columns always are)."""
-        sources: dict = {}
+        sources: dict[int, tuple[Any, list[int], list[int]]] = {}
         single = []
         for index, name in enumerate(self.features):
             value = env[name]
             if type(value) is tuple:
                 entry = sources.get(id(value[0]))
                 if entry is None:
-                    entry = sources[id(value[0])] = (value[0], [], [])
+                    entry = sources[id(value[0])] = (value[0], [], [])  # source, its rows, their columns
                 entry[1].append(value[1])
                 entry[2].append(index)
             else:
