@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.panels = Panels(self)
         self.experiments = install_experiments(self)  # the Runs dock and Run ▸ Sweep…
+        self.docks["log"].raise_()  # the docks tabified last (Images, Runs) would otherwise open on top
         self.panels.data.attach_previews(self.previews)
         from ui import start_page
 
