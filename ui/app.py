@@ -79,7 +79,8 @@ def warm_imports() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a run reports real import problems; this is only a warm-up
             pass
-    gc.collect()
+    if gc.isenabled():  # off while a window lives: then only the GUI thread collects (ui/gc_guard.py)
+        gc.collect()
     gc.freeze()
 
 

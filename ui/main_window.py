@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         self.log = LogView()
         self.quick_add = QuickAdd(registry, self)
         self.docks: dict[str, QDockWidget] = {}
+        from ui import gc_guard
+
+        gc_guard.install(self)  # garbage holding Qt objects is collected in this thread only
         self._build_docks()
         self._build_actions()
         self._build_status_bar()

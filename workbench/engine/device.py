@@ -10,6 +10,7 @@ import contextlib
 import gc
 import os
 import random
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -121,6 +122,14 @@ def seed_everything(seed: int | None) -> None:
         pass
 
 
+def collect_garbage() -> None:
+    """A full collection, unless automatic collection is off and this is not the main thread: a desktop
+    app turns it off and collects in its GUI thread only, because a collection in a worker thread can
+    destroy Qt objects there (ui/gc_guard.py)."""
+    if gc.isenabled() or threading.current_thread() is threading.main_thread():
+        gc.collect()
+
+
 def freeze_gc(collect: bool = False) -> None:
     """After a warm-up step: move every tracked object to the permanent generation.
 
@@ -129,7 +138,7 @@ def freeze_gc(collect: bool = False) -> None:
     then; skipping the up-front ``gc.collect()`` (60–130 ms on a pandas+torch heap) keeps the warm-up free.
     """
     if collect:
-        gc.collect()
+        collect_garbage()
     gc.freeze()
 
 
@@ -144,7 +153,7 @@ def empty_device_cache(device: torch.device, collect: bool = True) -> None:
     counting has already freed the tensors.
     """
     if collect:
-        gc.collect()
+        collect_garbage()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):
