@@ -131,7 +131,7 @@ def train_epoch(
     """One epoch of this rank's shard (through DDP when there are several). Returns whether the GC is
     frozen (after the first step). ``x`` is a tensor, or a streamed table's ``TrainStream``."""
     from workbench.engine import device as dev
-    from workbench.engine.trainer import optimizer_step
+    from workbench.engine.trainer import optimizer_step, start_epoch_loop
 
     config, opt, scaler, device = state.config, state.optimizer, state.scaler, state.device
     model = world.ddp(state.model)
@@ -144,16 +144,9 @@ def train_epoch(
         steps, batches = _memory_batches(world, x, y, state.epoch, seed, bs)
     torch.manual_seed(rank_seed(seed, state.epoch, world.rank))
     state.batches = steps
-    state.samples_before += state.epoch_samples
-    state.batch = state.epoch_samples = 0
-    state.running_loss = None
-    params = [p for group in opt.param_groups for p in group["params"]]
-    per_batch_scheduler = state.scheduler if config.scheduler == "one_cycle" else None
-    max_scheduler_steps = getattr(per_batch_scheduler, "total_steps", 0) - 1
-    batch_hooks = state.callbacks.batch_end
-    clip = config.grad_clip
-    read_every = max(1, config.read_every)
-    interval = config.progress_interval_s
+    params, per_batch_scheduler, max_scheduler_steps, batch_hooks, clip, read_every, interval = (
+        start_epoch_loop(state)
+    )
     window: list[torch.Tensor] = []
     sizes: list[int] = []
     totals = [0.0, 0]

@@ -352,16 +352,9 @@ def _train_epoch(
             dev.empty_device_cache(device)
             whole = False
     state.batches = math.ceil(n / bs)
-    state.samples_before += state.epoch_samples
-    state.batch = state.epoch_samples = 0
-    state.running_loss = None
-    params = [p for group in opt.param_groups for p in group["params"]]
-    per_batch_scheduler = state.scheduler if config.scheduler == "one_cycle" else None
-    max_scheduler_steps = getattr(per_batch_scheduler, "total_steps", 0) - 1
-    batch_hooks = state.callbacks.batch_end
-    clip = config.grad_clip
-    read_every = max(1, config.read_every)
-    interval = config.progress_interval_s
+    params, per_batch_scheduler, max_scheduler_steps, batch_hooks, clip, read_every, interval = (
+        start_epoch_loop(state)
+    )
     window: list[torch.Tensor] = []
     sizes: list[int] = []
     totals = [0.0, 0]  # loss·samples and samples read so far this epoch
@@ -439,6 +432,28 @@ def _read_window(
     window.clear()
     sizes.clear()
     state.running_loss = totals[0] / max(1, totals[1])
+
+
+def start_epoch_loop(state: TrainState) -> tuple[list[Any], Any, int, list[Any], float, int, float]:
+    """Reset the epoch's counters and return what the batch loop reads on every step: (parameters, the
+    per-batch scheduler or None, its step limit, batch-end hooks, gradient clip, batches between progress
+    reads, seconds between progress events). Shared by the one-process loop and the distributed ranks."""
+    config = state.config
+    state.samples_before += state.epoch_samples
+    state.batch = state.epoch_samples = 0
+    state.running_loss = None
+    params = [p for group in state.optimizer.param_groups for p in group["params"]]
+    per_batch_scheduler = state.scheduler if config.scheduler == "one_cycle" else None
+    max_scheduler_steps = getattr(per_batch_scheduler, "total_steps", 0) - 1
+    return (
+        params,
+        per_batch_scheduler,
+        max_scheduler_steps,
+        state.callbacks.batch_end,
+        config.grad_clip,
+        max(1, config.read_every),
+        config.progress_interval_s,
+    )
 
 
 def optimizer_step(
