@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from workbench import __version__
@@ -191,36 +191,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     world = current_world()  # rank 0 of a distributed run: a SIGTERM stops the run through this token
     if world is not None:
         world.token = token
-    outcome: dict[str, Any] = {}
-    finished = threading.Event()
 
-    def work() -> None:
-        try:
-            outcome["result"] = Executor().run(
-                pipeline,
-                args.target or None,
-                reporter=display,
-                token=token,
-                device=args.device,
-                labels=world.labels() if world is not None else None,
-            )
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
+    def job() -> Any:
+        return Executor().run(
+            pipeline,
+            args.target or None,
+            reporter=display,
+            token=token,
+            device=args.device,
+            labels=world.labels() if world is not None else None,
+        )
 
-    # The run happens in a worker so Ctrl-C in the main thread can stop it cooperatively. The main thread
-    # waits on an Event the worker sets last: on CPython 3.11 a KeyboardInterrupt inside Thread.join(timeout)
-    # can mark a thread finished while it still runs, which lost the result and the report.
-    worker = threading.Thread(target=work, name="workbench-run", daemon=True)
-    with _ctrl_c_stops(token, display, finished):
-        worker.start()
-        while not finished.wait(0.2):
-            pass
-    display.close()
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+    try:
+        result = run_stoppable(job, token, display, "workbench-run")
+    finally:
+        display.close()
     report = result.report()
     report_error = ""
     if report_path is not None:
@@ -241,6 +226,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.status == "stopped":
         return 130
     return 0 if result.status == "ok" and not (report_error or result.record_errors) else 1
+
+
+def run_stoppable(job: Callable[[], Any], token: Any, display: Any, name: str) -> Any:
+    """``job()`` in a worker thread so Ctrl-C in the main thread can stop it cooperatively (through ``token``);
+    returns its result or raises its error. The main thread waits on an Event the worker sets last: on
+    CPython 3.11 a KeyboardInterrupt inside Thread.join(timeout) can mark a thread finished while it still
+    runs, which lost the result and the report."""
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["result"] = job()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    with _ctrl_c_stops(token, display, finished):
+        worker.start()
+        while not finished.wait(0.2):
+            pass
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 @contextlib.contextmanager

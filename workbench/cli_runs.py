@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from typing import Any
 
@@ -235,7 +234,7 @@ class _SweepDisplay:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli import _ctrl_c_stops
+    from workbench.cli import run_stoppable
     from workbench.execution.context import CancelToken
     from workbench.execution.executor import Executor, OutputCache
     from workbench.experiments.space import parse_param
@@ -276,31 +275,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     display = _SweepDisplay(base, args.verbose)
     token = CancelToken()
-    outcome: dict[str, Any] = {}
-    finished = threading.Event()
 
-    def work() -> None:
-        try:
-            outcome["result"] = sweep.run(
-                reporter=display,
-                token=token,
-                executor=Executor(cache=OutputCache(16)),
-                trials=args.trials if args.resume else None,
-                timeout_s=args.timeout if args.resume else None,
-            )
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
+    def job() -> Any:
+        return sweep.run(
+            reporter=display,
+            token=token,
+            executor=Executor(cache=OutputCache(16)),
+            trials=args.trials if args.resume else None,
+            timeout_s=args.timeout if args.resume else None,
+        )
 
-    worker = threading.Thread(target=work, name="workbench-sweep", daemon=True)
-    with _ctrl_c_stops(token, display, finished):
-        worker.start()
-        while not finished.wait(0.2):
-            pass
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+    result = run_stoppable(job, token, display, "workbench-sweep")
     trials = sweep.trials()
     summary = {
         "sweep_id": sweep.sweep_id,
