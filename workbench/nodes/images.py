@@ -18,6 +18,7 @@ from workbench import params as P
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
+from workbench.nodes.model import MODEL_OUT, model_spec
 
 POLICY_LABELS = {"squash": "Squash to square", "crop": "Centre crop", "pad": "Pad with black"}
 
@@ -187,17 +188,6 @@ class PrepImageAugment(NodeType):
         return {"dataset": dataset.replace(augmentations=[*kept, record])}
 
 
-_MODEL_OUT = (
-    PortSpec("model", ports.MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),
-)
-
-
-def _spec(kind: str, config: dict[str, Any]) -> Any:
-    from workbench.engine.models import ModelSpec
-
-    return ModelSpec(kind, config)
-
-
 class CNNModel(NodeType):
     spec = NodeSpec(
         type_id="model.cnn",
@@ -208,7 +198,7 @@ class CNNModel(NodeType):
             "2× pooling, the channels doubling each block, then global pooling and the class head. The "
             "defaults train a good classifier for small pictures (digits: ~98 % in a few CPU epochs)."
         ),
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
         params=(
             P.Int("blocks", 3, minimum=1, maximum=6, help="Convolution blocks; each halves the picture."),
             P.Int(
@@ -222,7 +212,7 @@ class CNNModel(NodeType):
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("blocks", "width", "dropout", "batch_norm")
-        return {"model": _spec("cnn", {k: params[k] for k in keys})}
+        return {"model": model_spec("cnn", {k: params[k] for k in keys})}
 
 
 class ResNetModel(NodeType):
@@ -235,7 +225,7 @@ class ResNetModel(NodeType):
             "saved as .safetensors loads by name (nothing is downloaded). Train from scratch, or start from "
             "weights: the head is replaced for your classes and the backbone can be frozen."
         ),
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
         params=(
             P.Choice("depth", "18", choices=("18", "34"), labels={"18": "ResNet-18", "34": "ResNet-34"}),
             P.Choice(
@@ -273,7 +263,7 @@ class ResNetModel(NodeType):
             config["weights"] = str(ctx.resolve_path(params["weights"]))
         elif params["freeze"] != "none":
             raise UserError("model.resnet: freezing the backbone needs weights; choose a .safetensors file")
-        return {"model": _spec("resnet", config)}
+        return {"model": model_spec("resnet", config)}
 
 
 NODE_TYPES = (DataImages, PrepImageAugment, CNNModel, ResNetModel)

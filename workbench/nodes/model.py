@@ -17,7 +17,7 @@ from workbench.ports import MODEL_SPEC
 
 ACTIVATIONS = limits.ACTIVATIONS
 DEFAULT_LAYERS = ({"units": 128, "activation": "relu", "dropout": 0.0, "batch_norm": False},)
-_MODEL_OUT = (PortSpec("model", MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),)
+MODEL_OUT = (PortSpec("model", MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),)
 
 LAYER_FIELDS = (
     P.Int("units", 128, minimum=1, maximum=limits.MAX_UNITS, help="Neurons in this layer."),
@@ -33,7 +33,7 @@ LAYER_FIELDS = (
 )
 
 
-def _spec(kind: str, config: dict[str, Any]) -> Any:
+def model_spec(kind: str, config: dict[str, Any]) -> Any:
     from workbench.engine.models import ModelSpec
 
     return ModelSpec(kind, config)
@@ -49,7 +49,7 @@ class MLPModel(NodeType):
             "class logits (softmax), one logit for two classes (sigmoid), or regression outputs. The default "
             "is the classic Dense(128, relu) → softmax."
         ),
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
         params=(
             P.ListOf(
                 "layers",
@@ -64,7 +64,7 @@ class MLPModel(NodeType):
     )
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"model": _spec("mlp", {"layers": [dict(layer) for layer in params["layers"]]})}
+        return {"model": model_spec("mlp", {"layers": [dict(layer) for layer in params["layers"]]})}
 
 
 class LinearModel(NodeType):
@@ -73,11 +73,11 @@ class LinearModel(NodeType):
         title="Linear / logistic regression",
         category="model",
         help="No hidden layers: linear regression for numbers, logistic regression for classes. A baseline.",
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
     )
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"model": _spec("linear", {})}
+        return {"model": model_spec("linear", {})}
 
 
 class SequenceModel(NodeType):
@@ -86,7 +86,7 @@ class SequenceModel(NodeType):
         title="Sequence model (GRU / LSTM / 1-D CNN)",
         category="model",
         help="For windows made by prep.window (price series, sensor data): reads each window of past rows.",
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
         params=(
             P.Choice(
                 "cell",
@@ -135,7 +135,7 @@ class SequenceModel(NodeType):
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("cell", "hidden", "num_layers", "dropout", "bidirectional", "kernel_size")
-        return {"model": _spec("sequence", {k: params[k] for k in keys})}
+        return {"model": model_spec("sequence", {k: params[k] for k in keys})}
 
 
 class PretrainedModel(NodeType):
@@ -149,7 +149,7 @@ class PretrainedModel(NodeType):
             "checksums and architecture are checked, as for prediction. Freeze layers and fine-tune on new "
             "data; the head is replaced when the number of outputs differs."
         ),
-        outputs=_MODEL_OUT,
+        outputs=MODEL_OUT,
         params=(
             P.Path(
                 "source",
@@ -194,7 +194,7 @@ class PretrainedModel(NodeType):
             "layers": layers,
             "replace_head": params["replace_head"],
         }
-        return {"model": _spec("pretrained", config)}
+        return {"model": model_spec("pretrained", config)}
 
     def fingerprint_extra(self, params: Mapping[str, Any], resolve_path: Any) -> str:
         try:
