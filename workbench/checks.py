@@ -14,18 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from workbench import paths
 from workbench.errors import UserError
 from workbench.graph import Pipeline
 from workbench.params import ParamError
 
 FILE_TYPES = ("data.file",)
 _DERIVED = re.compile(r"^(?P<base>.+)_(year|month|day|dayofweek|dayofyear|hour)$")
-
-
-def _resolve(value: str, base_dir: Path | None) -> Path:
-    from workbench.execution.context import resolve_path
-
-    return resolve_path(value, base_dir, must_exist=True)
 
 
 def _read_options(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +49,7 @@ def _file_problem(
     if not value:
         return None, None
     try:
-        path = _resolve(value, base_dir)
+        path = paths.resolve_input(value, base_dir)
     except UserError as exc:
         return None, f"path: {exc}"
     if path.is_dir() and not folder_ok:
