@@ -77,12 +77,11 @@ class DeployExport(NodeType):
 
     def check(self, params: Mapping[str, Any], base_dir: Path | None) -> dict[str, str]:
         from workbench.export.target import target_problem
+        from workbench.paths import resolve_output
 
         if not params["path"]:
             return {}  # inside the run's own folder: always new
-        raw = Path(str(params["path"])).expanduser()
-        folder = raw if raw.is_absolute() else (base_dir or Path.cwd()) / raw
-        problem = target_problem(folder, base_dir)
+        problem = target_problem(resolve_output(params["path"], base_dir), base_dir)  # where run() writes
         return {"path": problem} if problem else {}
 
 
