@@ -94,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     pipeline_dir = pipeline.path.parent if pipeline.path else None
     check_target(args.output, pipeline_dir)  # before training: refuse at once, touch nothing
     if args.zip:
-        check_zip_target(Path(args.output).expanduser().absolute())
+        check_zip_target(args.output)
     executor = Executor()
     result = executor.run(pipeline, [args.node], device=args.device, reporter=_Progress())
     if result.status != "ok":

@@ -34,7 +34,7 @@ def export_model(model: Any, dataset: Any, folder: Any, make_zip: bool, log: Any
 
     check_target(folder, pipeline_dir)
     if make_zip:
-        check_zip_target(Path(folder).expanduser().absolute())
+        check_zip_target(folder)
 
     rows, metrics, data_fp, raw = None, None, None, None
     if dataset is not None:

@@ -213,8 +213,9 @@ def is_our_zip(path: Path, folder_name: str) -> bool:
     return bool(names) and set(names) <= allowed
 
 
-def check_zip_target(folder: Path) -> None:
+def check_zip_target(folder: str | Path) -> None:
     """Refuse before exporting when ``<folder>.zip`` exists and is not a zip of this bundle."""
+    folder = _absolute(folder)
     target = folder.parent / f"{folder.name}.zip"
     if (target.exists() or target.is_symlink()) and (
         target.is_symlink() or not is_our_zip(target, folder.name)
