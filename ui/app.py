@@ -102,12 +102,18 @@ class _Warmup(QObject):
         except Exception as exc:  # noqa: BLE001 - the labels just say so; runs report real errors
             self.ready.emit(f"unavailable ({type(exc).__name__})", "—")
             return
+        from ui.runner import TORCH_EXCLUSIVE
+
+        if not TORCH_EXCLUSIVE.acquire(blocking=False):
+            return  # a run already started: it exports the cold way rather than race torch.export
         try:  # then the exporter: the first real export drops from ~4 s to ~1.5 s (bench_export.py)
             from workbench.export.bundle import warm_exporter
 
             warm_exporter()
         except Exception:  # noqa: BLE001 - only a warm-up; an export reports its own errors
             pass
+        finally:
+            TORCH_EXCLUSIVE.release()
 
 
 def make_app(argv: list[str]) -> QApplication:

@@ -26,6 +26,10 @@ Job = Callable[[Pipeline, "QtReporter", CancelToken, str], Any]
 EMIT_INTERVAL_S = 1 / 30
 GEN2_EVERY = 200  # generation-1 collections per full collection during a run (Python's default: 10)
 SWITCH_INTERVAL_S = 0.001  # GIL hand-off wait for the GUI thread (default 5 ms); effect on stalls small
+# Held by a run for its whole length and by the app's exporter warm-up: torch.export keeps global tracing
+# state that torch's optimiser wrappers in another thread also touch (a run failed with KeyError 'custom' in
+# torch.fx.traceback while the warm-up exported). A run waits for a warm-up; a warm-up skips during a run.
+TORCH_EXCLUSIVE = threading.Lock()
 
 
 class QtReporter(QObject):
@@ -79,6 +83,10 @@ class RunThread(QThread):
         self.job = job
 
     def run(self) -> None:
+        with TORCH_EXCLUSIVE:
+            self._run()
+
+    def _run(self) -> None:
         # Objects that exist now (Qt, torch, pandas modules) are not rescanned by the generation-2
         # collections the run's allocations trigger: those scans held the GIL for 50-200 ms (GUI stalls).
         gc.freeze()
