@@ -151,6 +151,46 @@ def test_qt_reporter_flushes_tail():
     assert [len(batch) for batch in got] == [1, 1]
 
 
+def test_batches_arrive_in_order_when_the_tail_flush_races_the_worker(qtbot):
+    """A worker thread reports while the GUI thread flushes the tail: every event arrives once, in order."""
+    import sys
+    import threading
+
+    from PySide6.QtCore import QObject, Qt, Slot
+
+    class Sink(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+
+        @Slot(list)
+        def take(self, events: list) -> None:
+            self.seen.extend(int(e.message) for e in events)
+
+    sink = Sink()
+    reporter = QtReporter(interval_s=0.0005)
+    reporter.events.connect(sink.take, Qt.ConnectionType.QueuedConnection)
+    count = 20_000
+
+    def work() -> None:
+        for i in range(count):
+            reporter(E.LogRecord("info", str(i)))
+
+    worker = threading.Thread(target=work)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over often: a batch taken but not yet posted is likely
+    try:
+        worker.start()
+        while worker.is_alive():
+            reporter.flush()  # the GUI timer's tail flush, as often as it can
+        worker.join()
+    finally:
+        sys.setswitchinterval(switch)
+    reporter.flush()
+    qtbot.waitUntil(lambda: len(sink.seen) == count, timeout=10_000)
+    assert sink.seen == list(range(count))
+
+
 def test_node_context_menu_runs_up_to_here_renames_and_deletes(qtbot, tmp_path, data_dir):
     window, dialogs = make_window(qtbot, tmp_path)
     _chain(window)

@@ -127,6 +127,17 @@ def test_training_view_folds_events_and_draws_only_on_its_timer(qtbot):
     assert not view.timer.isActive() and view.progress.value() == 1000
 
 
+def test_training_view_ends_with_the_announced_epochs_when_no_progress_was_shown(qtbot):
+    """Metrics and the end state came, the throttled progress did not: the words still say 3/3 (CI case)."""
+    view = TrainingView()
+    qtbot.addWidget(view)
+    view.reset()
+    events: list = [E.FitStarted("train", "cpu (1 thread)", "fp32", 10, 64, 3)]
+    events += [E.MetricsLogged("train", epoch, {"train_loss": 1 / epoch}) for epoch in (1, 2, 3)]
+    view.add_events(events + [E.NodeStateChanged("train", E.DONE)])
+    assert view.progress.format() == "Training done: 3/3 epochs"
+
+
 def _run_like(*values):
     node = SimpleNamespace(outputs={f"out{i}": v for i, v in enumerate(values)})
     return SimpleNamespace(nodes={"n": node})

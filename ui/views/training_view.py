@@ -129,6 +129,7 @@ class TrainingView(QWidget):
         self.last_epoch = 0  # the newest completed epoch of the training node (its last metrics step)
         self.outcome = ""  # how training ended: done, stopped, failed, cached, not run ("" while running)
         self._last_extra: dict[str, Any] = {}  # the newest progress details (epoch, epochs, batch, …)
+        self._fit_extra: dict[str, Any] = {}  # the epochs FitStarted announced (before any progress)
         self._trained_node = ""  # the training node of an earlier run: a cached re-run reuses it
         self._eta_text = "ETA —"  # shown again when a pause ends
 
@@ -238,6 +239,7 @@ class TrainingView(QWidget):
         self.last_epoch = 0
         self.outcome = ""
         self._last_extra = {}
+        self._fit_extra = {}
         self._set_bar_colour(None)
         if self._plots is not None:
             for plot in self._plots:
@@ -274,7 +276,7 @@ class TrainingView(QWidget):
         """The bar's final words from the training node's own state (``status``: the run's, a fallback)."""
         self._pending_progress = None
         self._set_eta(None)
-        extra = self._last_extra
+        extra = self._last_extra or self._fit_extra  # no progress shown yet: what FitStarted said
         epochs, done = extra.get("epochs"), self.last_epoch or self.epochs_seen
         of = f"{epochs}" if epochs else f"at most {extra.get('max_epochs', '?')} (auto)"
         if state not in (E.DONE, E.STOPPED, E.FAILED):  # no final state seen: the run's status decides
@@ -350,6 +352,7 @@ class TrainingView(QWidget):
                     self._show_progress()  # the last figures first, then the words that end them
                     self._training_ended(event.state)
             elif isinstance(event, E.FitStarted):
+                self._fit_extra = {"epochs": event.epochs} if event.epochs else {}
                 self.device_label.setText(f"Device: {event.device} · precision {event.precision}")
                 self.device_seen.emit(event.device, event.precision)
 
