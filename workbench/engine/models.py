@@ -21,15 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.engine import architectures as registry
 from workbench.errors import UserError
+from workbench.export.reader import ACTIVATIONS, HEADS, SEQUENCE_CELLS  # noqa: F401 - the app's one list
 
 ARCHITECTURE_FORMAT = 1
-HEADS = ("binary", "multiclass", "regression")
-ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu")
-SEQUENCE_CELLS = ("gru", "lstm", "cnn1d")
-DEFAULT_LAYERS: tuple[dict[str, Any], ...] = (
-    {"units": 128, "activation": "relu", "dropout": 0.0, "batch_norm": False},
-)
 
 
 @dataclass
@@ -47,31 +43,16 @@ class ModelSpec:
         return cls(kind=str(data["kind"]), config=dict(data.get("config", {})))
 
 
-DEFAULT_SEQUENCE: dict[str, Any] = {
-    "cell": "gru",
-    "hidden": 64,
-    "num_layers": 1,
-    "dropout": 0.0,
-    "bidirectional": False,
-    "kernel_size": 3,
-}
-
-
 def default_spec(input_shape: tuple[int, ...] | None = None) -> ModelSpec:
-    """The model trained when none is wired in: what ``model.mlp`` (or, for windows, ``model.sequence``)
-    gives with its defaults.
+    """The model trained when none is wired in: the registered default for the data, with its node's defaults.
 
     Tables get the product brief's classic example, Dense(128, relu) → head. Windows from ``prep.window``
     (one row is ``(lookback, features)``) get a GRU(64): on the bundled price series the flattened MLP stayed
     at R² 0.90–0.91, below gradient boosting (0.93), while the GRU reached 0.94–0.95 (docs/examples.md).
+    Images (h, w, c) from data.images get the small CNN.
     """
-    if input_shape is not None and len(input_shape) == 2:
-        return ModelSpec("sequence", dict(DEFAULT_SEQUENCE))
-    if input_shape is not None and len(input_shape) == 3:  # images (h, w, c) from data.images: model.cnn
-        from workbench.engine.vision import DEFAULT_CNN
-
-        return ModelSpec("cnn", dict(DEFAULT_CNN))
-    return ModelSpec("mlp", {"layers": [dict(layer) for layer in DEFAULT_LAYERS]})
+    entry = registry.default_for(registry.reads_for_shape(input_shape))
+    return ModelSpec(entry.kind, entry.defaults())
 
 
 def _activation(name: str) -> nn.Module:
@@ -186,85 +167,88 @@ def build_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Build the module for ``spec`` now that the data's shape is known; returns (module, architecture).
 
-    ``input_shape`` is one row's shape: ``(f,)`` for tables, ``(lookback, f)`` after windows.
+    ``input_shape`` is one row's shape: ``(f,)`` for tables, ``(lookback, f)`` after windows. The kind's
+    builder comes from the architecture registry (workbench/engine/architectures.py).
     """
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}")
-    shape = [int(s) for s in input_shape]
-    config = dict(spec.config)
-    if spec.kind == "pretrained":
-        from workbench.engine.transfer import build_pretrained
-
-        return build_pretrained(config, shape, n_outputs, head)
-    if spec.kind in ("cnn", "resnet"):
-        from workbench.engine.vision import build_vision_model
-
-        return build_vision_model(spec.kind, config, shape, n_outputs, head)
-    arch: dict[str, Any] = {
-        "format": ARCHITECTURE_FORMAT,
-        "kind": spec.kind,
-        "input_shape": shape,
-        "n_outputs": int(n_outputs),
-        "head": head,
-    }
-    if spec.kind == "mlp":
-        layers = [dict(layer) for layer in config.get("layers", DEFAULT_LAYERS)]
-        for index, layer in enumerate(layers, start=1):
-            if int(layer.get("units", 0)) < 1:
-                raise UserError(f"layers item {index}: units must be at least 1")
-            layer.setdefault("activation", "relu")
-            layer.setdefault("dropout", 0.0)
-            layer.setdefault("batch_norm", False)
-        arch["layers"] = layers
-    elif spec.kind == "linear":
-        arch["kind"] = "mlp"
-        arch["layers"] = []
-        arch["variant"] = "linear"
-    elif spec.kind == "sequence":
-        if len(shape) != 2:
-            raise UserError(
-                "model.sequence needs windowed data (rows × lookback × features): add prep.window "
-                "before the split, or use model.mlp for plain tables"
-            )
-        cell = str(config.get("cell", "gru")).lower()
-        if cell not in SEQUENCE_CELLS:
-            raise UserError(f"cell: {cell!r} is not one of {', '.join(SEQUENCE_CELLS)}")
-        arch["cell"] = cell
-        arch["hidden"] = int(config.get("hidden", 64))
-        arch["num_layers"] = int(config.get("num_layers", 1))
-        arch["dropout"] = float(config.get("dropout", 0.0))
-        arch["bidirectional"] = bool(config.get("bidirectional", False))
-        arch["kernel_size"] = int(config.get("kernel_size", 3))
-    else:
-        raise UserError(
-            f"model: unknown kind {spec.kind!r}; use mlp, linear, sequence, cnn, resnet or pretrained"
-        )
-    return build_model_from_architecture(arch), arch
+    entry = registry.get(spec.kind)
+    return entry.builder()(dict(spec.config), [int(s) for s in input_shape], int(n_outputs), head)
 
 
 def build_model_from_architecture(arch: dict[str, Any]) -> nn.Module:
     """Rebuild the (untrained) module an architecture dict describes; load weights into it afterwards."""
-    kind = arch.get("kind")
-    if kind in ("cnn", "resnet"):
-        from workbench.engine.vision import build_vision
+    return registry.for_architecture(arch.get("kind")).rebuilder()(arch)
 
-        return build_vision(arch)
+
+def architecture_header(kind: str, shape: list[int], n_outputs: int, head: str) -> dict[str, Any]:
+    """The fields every architecture dict starts with; a builder adds its own."""
+    return {"format": ARCHITECTURE_FORMAT, "kind": kind, "input_shape": list(shape), "n_outputs": int(n_outputs),
+            "head": head}  # fmt: skip
+
+
+def build_mlp(config: dict[str, Any], shape: list[int], n_outputs: int, head: str) -> tuple[nn.Module, dict]:
+    arch = architecture_header("mlp", shape, n_outputs, head)
+    layers = [dict(layer) for layer in config.get("layers", registry.DEFAULT_LAYERS)]
+    for index, layer in enumerate(layers, start=1):
+        if int(layer.get("units", 0)) < 1:
+            raise UserError(f"layers item {index}: units must be at least 1")
+        layer.setdefault("activation", "relu")
+        layer.setdefault("dropout", 0.0)
+        layer.setdefault("batch_norm", False)
+    arch["layers"] = layers
+    return rebuild_mlp(arch), arch
+
+
+def build_linear(
+    config: dict[str, Any], shape: list[int], n_outputs: int, head: str
+) -> tuple[nn.Module, dict]:
+    """No hidden layers; saved as an ``mlp`` with ``variant: linear``, so bundles need no kind of their own."""
+    arch = architecture_header("mlp", shape, n_outputs, head)
+    arch["layers"] = []
+    arch["variant"] = "linear"
+    return rebuild_mlp(arch), arch
+
+
+def build_sequence(
+    config: dict[str, Any], shape: list[int], n_outputs: int, head: str
+) -> tuple[nn.Module, dict]:
+    if len(shape) != 2:
+        raise UserError(
+            "model.sequence needs windowed data (rows × lookback × features): add prep.window "
+            "before the split, or use model.mlp for plain tables"
+        )
+    cell = str(config.get("cell", "gru")).lower()
+    if cell not in SEQUENCE_CELLS:
+        raise UserError(f"cell: {cell!r} is not one of {', '.join(SEQUENCE_CELLS)}")
+    defaults = registry.get("sequence").defaults()
+    arch = architecture_header("sequence", shape, n_outputs, head)
+    arch["cell"] = cell
+    arch["hidden"] = int(config.get("hidden", defaults["hidden"]))
+    arch["num_layers"] = int(config.get("num_layers", defaults["num_layers"]))
+    arch["dropout"] = float(config.get("dropout", defaults["dropout"]))
+    arch["bidirectional"] = bool(config.get("bidirectional", defaults["bidirectional"]))
+    arch["kernel_size"] = int(config.get("kernel_size", defaults["kernel_size"]))
+    return rebuild_sequence(arch), arch
+
+
+def rebuild_mlp(arch: dict[str, Any]) -> nn.Module:
+    shape = [int(s) for s in arch["input_shape"]]
+    return MLPNet(math.prod(shape), list(arch.get("layers", [])), int(arch["n_outputs"]))
+
+
+def rebuild_sequence(arch: dict[str, Any]) -> nn.Module:
     shape = [int(s) for s in arch["input_shape"]]
     n_outputs = int(arch["n_outputs"])
-    if kind == "mlp":
-        return MLPNet(math.prod(shape), list(arch.get("layers", [])), n_outputs)
-    if kind == "sequence":
-        cell = arch["cell"]
-        if cell == "cnn1d":
-            channels = [arch["hidden"]] * max(1, arch["num_layers"])
-            return ConvNet1d(shape[-1], channels, arch["kernel_size"], arch["dropout"], n_outputs)
-        return RecurrentNet(
-            shape[-1],
-            cell,
-            arch["hidden"],
-            arch["num_layers"],
-            arch["dropout"],
-            arch["bidirectional"],
-            n_outputs,
-        )
-    raise ValueError(f"unknown architecture kind {kind!r}")
+    if arch["cell"] == "cnn1d":
+        channels = [arch["hidden"]] * max(1, arch["num_layers"])
+        return ConvNet1d(shape[-1], channels, arch["kernel_size"], arch["dropout"], n_outputs)
+    return RecurrentNet(
+        shape[-1],
+        arch["cell"],
+        arch["hidden"],
+        arch["num_layers"],
+        arch["dropout"],
+        arch["bidirectional"],
+        n_outputs,
+    )

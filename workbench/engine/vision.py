@@ -18,13 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.engine.architectures import MAX_BLOCKS, MAX_WIDTH, RESNET_DEPTHS, get
 from workbench.errors import UserError
 
-VISION_KINDS = ("cnn", "resnet")
-RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
-MAX_BLOCKS = 6
-MAX_WIDTH = 512
-DEFAULT_CNN: dict[str, Any] = {"blocks": 3, "width": 32, "dropout": 0.25, "batch_norm": True}
+DEFAULT_CNN: dict[str, Any] = get("cnn").defaults()  # model.cnn's defaults (registered there)
 
 
 class PixelInput(nn.Module):
@@ -156,15 +153,18 @@ def vision_architecture(
     arch: dict[str, Any] = {"format": ARCHITECTURE_FORMAT, "kind": kind, "input_shape": list(shape),
                             "n_outputs": int(n_outputs), "head": head, "mean": mean, "std": std}  # fmt: skip
     if kind == "cnn":
-        blocks, width = int(config.get("blocks", 3)), int(config.get("width", 32))
+        blocks, width = (
+            int(config.get("blocks", DEFAULT_CNN["blocks"])),
+            int(config.get("width", DEFAULT_CNN["width"])),
+        )
         if not 1 <= blocks <= MAX_BLOCKS or not 1 <= width <= MAX_WIDTH:
             raise UserError(
                 f"model.cnn: blocks 1–{MAX_BLOCKS} and width 1–{MAX_WIDTH}, not {blocks} and {width}"
             )
-        arch.update(blocks=blocks, width=width, dropout=float(config.get("dropout", 0.25)),
-                    batch_norm=bool(config.get("batch_norm", True)))  # fmt: skip
+        arch.update(blocks=blocks, width=width, dropout=float(config.get("dropout", DEFAULT_CNN["dropout"])),
+                    batch_norm=bool(config.get("batch_norm", DEFAULT_CNN["batch_norm"])))  # fmt: skip
     else:
-        depth = int(config.get("depth", 18))
+        depth = int(config.get("depth", get("resnet").defaults()["depth"]))
         if depth not in RESNET_DEPTHS:
             raise UserError(f"model.resnet: depth must be 18 or 34, not {depth}")
         stem = str(config.get("stem", "auto"))
@@ -191,6 +191,16 @@ def build_vision_model(kind: str, config: dict[str, Any], shape: list[int], n_ou
         for name, param in module.named_parameters():
             param.requires_grad = name.startswith(("fc.", "head."))
     return module, arch
+
+
+def build_cnn(config: dict[str, Any], shape: list[int], n_outputs: int, head: str) -> tuple[nn.Module, dict]:
+    return build_vision_model("cnn", config, shape, n_outputs, head)
+
+
+def build_resnet(
+    config: dict[str, Any], shape: list[int], n_outputs: int, head: str
+) -> tuple[nn.Module, dict]:
+    return build_vision_model("resnet", config, shape, n_outputs, head)
 
 
 def _strip(key: str) -> str:

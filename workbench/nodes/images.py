@@ -18,7 +18,7 @@ from workbench import params as P
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
-from workbench.nodes.model import MODEL_OUT, model_spec
+from workbench.nodes.model import model_node, model_nodes
 
 POLICY_LABELS = {"squash": "Squash to square", "crop": "Centre crop", "pad": "Pad with black"}
 
@@ -188,82 +188,12 @@ class PrepImageAugment(NodeType):
         return {"dataset": dataset.replace(augmentations=[*kept, record])}
 
 
-class CNNModel(NodeType):
-    spec = NodeSpec(
-        type_id="model.cnn",
-        title="Image CNN",
-        category="model",
-        help=(
-            "A small convolutional network for images from data.images: blocks of two 3×3 convolutions and a "
-            "2× pooling, the channels doubling each block, then global pooling and the class head. The "
-            "defaults train a good classifier for small pictures (digits: ~98 % in a few CPU epochs)."
-        ),
-        outputs=MODEL_OUT,
-        params=(
-            P.Int("blocks", 3, minimum=1, maximum=6, help="Convolution blocks; each halves the picture."),
-            P.Int(
-                "width", 32, minimum=4, maximum=512, help="Channels of the first block (doubled per block)."
-            ),
-            P.Float("dropout", 0.25, minimum=0.0, maximum=0.9, help="Dropout before the head."),
-            P.Bool("batch_norm", True, help="Batch normalisation after each convolution (trains faster)."),
-        ),
-        summary=("blocks", "width"),
-    )
-
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("blocks", "width", "dropout", "batch_norm")
-        return {"model": model_spec("cnn", {k: params[k] for k in keys})}
+CNNModel = model_node("cnn")
+ResNetModel = model_node("resnet")
 
 
-class ResNetModel(NodeType):
-    spec = NodeSpec(
-        type_id="model.resnet",
-        title="ResNet-18/34",
-        category="model",
-        help=(
-            "A residual network laid out like torchvision's, so a torchvision or timm ResNet state dict "
-            "saved as .safetensors loads by name (nothing is downloaded). Train from scratch, or start from "
-            "weights: the head is replaced for your classes and the backbone can be frozen."
-        ),
-        outputs=MODEL_OUT,
-        params=(
-            P.Choice("depth", "18", choices=("18", "34"), labels={"18": "ResNet-18", "34": "ResNet-34"}),
-            P.Choice(
-                "stem",
-                "auto",
-                choices=("auto", "imagenet", "small"),
-                help="imagenet: 7×7/2 convolution and pooling (pictures ≥ 96 px); small: 3×3/1 for small "
-                "pictures (conv1 then starts fresh); auto chooses by the image size.",
-            ),
-            P.Path(
-                "weights",
-                "",
-                optional=True,
-                filters=("Weights (*.safetensors)",),
-                help="A torchvision/timm ResNet state dict saved with safetensors (optional).",
-            ),
-            P.Choice(
-                "freeze",
-                "none",
-                choices=("none", "backbone"),
-                labels={"none": "Nothing (train all)", "backbone": "Backbone (train the head only)"},
-                help="backbone: only the new head learns; good with few pictures and good weights.",
-            ),
-        ),
-        summary=("depth", "weights"),
-    )
-
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "depth": int(params["depth"]),
-            "stem": params["stem"],
-            "freeze": params["freeze"],
-        }
-        if params.get("weights"):
-            config["weights"] = str(ctx.resolve_path(params["weights"]))
-        elif params["freeze"] != "none":
-            raise UserError("model.resnet: freezing the backbone needs weights; choose a .safetensors file")
-        return {"model": model_spec("resnet", config)}
-
-
-NODE_TYPES = (DataImages, PrepImageAugment, CNNModel, ResNetModel)
+def __getattr__(name: str) -> Any:
+    """``NODE_TYPES``: the image nodes, then a model node per registered image architecture."""
+    if name == "NODE_TYPES":
+        return (DataImages, PrepImageAugment, *model_nodes(("images",)))
+    raise AttributeError(name)

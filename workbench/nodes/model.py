@@ -1,5 +1,7 @@
 """Model nodes: each outputs a ModelSpec (an architecture choice); sizes are inferred when training starts.
 
+The ``model.<kind>`` nodes are generated from the architecture registry (workbench/engine/architectures.py):
+their parameters, choices and defaults are the registered ones. ``model.pretrained`` is written by hand.
 No torch here: the catalog loads before torch is imported. ``train.supervised`` builds the module.
 """
 
@@ -10,27 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench import params as P
-from workbench.export import reader as limits  # the same limits bundles and checkpoints are checked against
+from workbench.engine import architectures
+from workbench.export import reader as limits
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.paths import file_stamp
 from workbench.ports import MODEL_SPEC
 
-ACTIVATIONS = limits.ACTIVATIONS
-DEFAULT_LAYERS = ({"units": 128, "activation": "relu", "dropout": 0.0, "batch_norm": False},)
 MODEL_OUT = (PortSpec("model", MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),)
-
-LAYER_FIELDS = (
-    P.Int("units", 128, minimum=1, maximum=limits.MAX_UNITS, help="Neurons in this layer."),
-    P.Choice("activation", "relu", choices=ACTIVATIONS, help="Non-linearity after the layer."),
-    P.Float(
-        "dropout",
-        0.0,
-        minimum=0.0,
-        maximum=limits.MAX_DROPOUT,
-        help="Share of units dropped while training (0 = off).",
-    ),
-    P.Bool("batch_norm", False, help="Normalise the layer's outputs per batch (helps deep stacks)."),
-)
 
 
 def model_spec(kind: str, config: dict[str, Any]) -> Any:
@@ -39,103 +27,48 @@ def model_spec(kind: str, config: dict[str, Any]) -> Any:
     return ModelSpec(kind, config)
 
 
-class MLPModel(NodeType):
-    spec = NodeSpec(
-        type_id="model.mlp",
-        title="Neural network (MLP)",
-        category="model",
-        help=(
-            "A stack of dense layers. Input and output sizes come from the dataset; the head follows the task: "
-            "class logits (softmax), one logit for two classes (sigmoid), or regression outputs. The default "
-            "is the classic Dense(128, relu) → softmax."
-        ),
-        outputs=MODEL_OUT,
-        params=(
-            P.ListOf(
-                "layers",
-                default=DEFAULT_LAYERS,
-                fields=LAYER_FIELDS,
-                min_items=0,
-                max_items=limits.MAX_LAYERS,
-                help="Hidden layers from input to output; the output layer is added automatically.",
-            ),
-        ),
-        summary=("layers",),
-    )
+class ArchitectureNode(NodeType):
+    """A ``model.<kind>`` node generated from a registered architecture: its params are the entry's."""
+
+    architecture: architectures.Architecture
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"model": model_spec("mlp", {"layers": [dict(layer) for layer in params["layers"]]})}
+        return {
+            "model": model_spec(self.architecture.kind, self.architecture.config_from_params(ctx, params))
+        }
 
 
-class LinearModel(NodeType):
-    spec = NodeSpec(
-        type_id="model.linear",
-        title="Linear / logistic regression",
-        category="model",
-        help="No hidden layers: linear regression for numbers, logistic regression for classes. A baseline.",
-        outputs=MODEL_OUT,
-    )
-
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"model": model_spec("linear", {})}
+_NODES: dict[str, type[ArchitectureNode]] = {}
 
 
-class SequenceModel(NodeType):
-    spec = NodeSpec(
-        type_id="model.sequence",
-        title="Sequence model (GRU / LSTM / 1-D CNN)",
-        category="model",
-        help="For windows made by prep.window (price series, sensor data): reads each window of past rows.",
-        outputs=MODEL_OUT,
-        params=(
-            P.Choice(
-                "cell",
-                "gru",
-                choices=limits.SEQUENCE_CELLS,
-                labels={"gru": "GRU", "lstm": "LSTM", "cnn1d": "1-D convolution"},
-            ),
-            P.Int(
-                "hidden",
-                64,
-                minimum=1,
-                maximum=limits.MAX_HIDDEN,
-                help="Hidden units (channels for the 1-D CNN).",
-            ),
-            P.Int(
-                "num_layers",
-                1,
-                minimum=1,
-                maximum=limits.MAX_RNN_LAYERS,
-                help="Stacked recurrent / convolution layers.",
-            ),
-            P.Float(
-                "dropout",
-                0.0,
-                minimum=0.0,
-                maximum=limits.MAX_RNN_DROPOUT,
-                help="Dropout between stacked layers.",
-            ),
-            P.Bool(
-                "bidirectional",
-                False,
-                visible_if={"cell": ["gru", "lstm"]},
-                help="Also read each window backwards.",
-            ),
-            P.Int(
-                "kernel_size",
-                3,
-                minimum=1,
-                maximum=limits.MAX_KERNEL,
-                visible_if={"cell": "cnn1d"},
-                help="Time steps per filter.",
-            ),
-        ),
-        summary=("cell", "hidden"),
-    )
+def model_node(kind: str) -> type[ArchitectureNode]:
+    """The node type for a registered architecture (made once per kind, so its identity is stable)."""
+    entry = architectures.get(kind)
+    node = _NODES.get(kind)
+    if node is None or node.architecture is not entry:
+        spec = NodeSpec(
+            type_id=f"model.{kind}",
+            title=entry.title,
+            category="model",
+            help=entry.help,
+            outputs=MODEL_OUT,
+            params=entry.params,
+            summary=entry.summary,
+        )
+        name = "".join(part.title() for part in kind.split("_")) + "Model"
+        node = type(name, (ArchitectureNode,), {"spec": spec, "architecture": entry, "__module__": __name__})
+        _NODES[kind] = node
+    return node
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("cell", "hidden", "num_layers", "dropout", "bidirectional", "kernel_size")
-        return {"model": model_spec("sequence", {k: params[k] for k in keys})}
+
+def model_nodes(reads: tuple[str, ...]) -> tuple[type[NodeType], ...]:
+    """Node types of the registered architectures that read ``reads`` data (rows, windows, images)."""
+    return tuple(model_node(a.kind) for a in architectures.all_architectures() if a.node and a.reads in reads)
+
+
+MLPModel = model_node("mlp")
+LinearModel = model_node("linear")
+SequenceModel = model_node("sequence")
 
 
 class PretrainedModel(NodeType):
@@ -215,4 +148,9 @@ class PretrainedModel(NodeType):
         return ";".join(parts)
 
 
-NODE_TYPES = (MLPModel, LinearModel, SequenceModel, PretrainedModel)
+def __getattr__(name: str) -> Any:
+    """``NODE_TYPES`` is read from the architecture registry when the catalog asks, so an architecture
+    registered by a plugin (or a test) gets its node with no edit here."""
+    if name == "NODE_TYPES":
+        return (*model_nodes(("rows", "windows")), PretrainedModel)
+    raise AttributeError(name)
