@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from workbench import __version__
+from workbench._version import __version__
 from workbench.errors import PipelineFileError, UserError, WorkbenchError
 from workbench.params import ParamError
 

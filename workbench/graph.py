@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench import fileformat
 from workbench import params as P
+from workbench.files import read_json_file
 from workbench.nodes.base import NodeSpec
 from workbench.ports import is_compatible
 from workbench.ports import title as port_title
@@ -478,30 +480,47 @@ class Pipeline:
             return dict(node.params)
         return P.resolve(spec.params, node.params)
 
-    # -- files (see workbench.project)
+    # -- files (the format: workbench/fileformat.py; recovery files: workbench/project.py)
     def to_json(self) -> dict[str, Any]:
-        from workbench.project import pipeline_to_json
-
-        return pipeline_to_json(self)
+        return fileformat.document(self.nodes, self.links, self.meta)
 
     @classmethod
     def from_json(
         cls, data: Mapping[str, Any], registry: NodeRegistry | None = None, source: str = "<data>"
     ) -> Pipeline:
-        from workbench.project import pipeline_from_json
-
-        return pipeline_from_json(data, registry, source)
+        """Build a Pipeline from a decoded document; PipelineFileError names the field that is wrong."""
+        doc = fileformat.Document(data, source)
+        pipeline = cls(registry)
+        pipeline.meta = doc.meta
+        for entry in doc.nodes(pipeline.registry):
+            node = Node(
+                entry.id, entry.type, entry.params, entry.position, entry.title, entry.version, entry.unknown
+            )
+            try:
+                pipeline.add_node(node)
+            except GraphError as exc:
+                raise doc.fail(entry.where, str(exc)) from None
+        for wire in doc.links():
+            link = Link(wire.source, wire.source_port, wire.target, wire.target_port)
+            try:
+                pipeline.add_link(link, check=wire.checked)
+            except GraphError as exc:
+                raise doc.fail(wire.where, str(exc)) from None
+        pipeline.load_warnings.extend(doc.warnings)
+        return pipeline
 
     def save(self, path: str | Path) -> None:
-        from workbench.project import save_pipeline
-
-        save_pipeline(self, path)
+        """Save atomically; a value that is not plain JSON is a PipelineFileError and nothing is written."""
+        fileformat.write(self.to_json(), path)
+        self.path = Path(path).resolve()
 
     @classmethod
     def load(cls, path: str | Path, registry: NodeRegistry | None = None) -> Pipeline:
-        from workbench.project import load_pipeline
-
-        return load_pipeline(path, registry)
+        """Read a pipeline file. The file is only read, never modified, whatever happens."""
+        path = Path(path)
+        pipeline = cls.from_json(read_json_file(path), registry, str(path))
+        pipeline.path = path.resolve()
+        return pipeline
 
 
 class _Missing:

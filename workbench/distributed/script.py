@@ -18,7 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from workbench import __version__, paths
+from workbench import paths
+from workbench._version import __version__
 from workbench.errors import UserError
 
 GUI_ONLY = ("pyside6", "pyside6-essentials", "pyqtgraph", "shiboken6")
@@ -163,7 +164,7 @@ def write_run_script(
     pipeline: Any, folder: str | Path, nproc: int = 0, device: str = "auto"
 ) -> dict[str, Any]:
     """Write the folder (new or empty, never anything else); returns its files and the inputs not found."""
-    from workbench.project import atomic_write_text
+    from workbench.files import atomic_write_text
 
     folder = Path(folder).expanduser()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):

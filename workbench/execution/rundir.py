@@ -14,9 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench import __version__, paths
+from workbench import paths
+from workbench._version import __version__
 from workbench.errors import UserError
-from workbench.project import atomic_write_text
+from workbench.files import atomic_write_text
 
 if TYPE_CHECKING:
     from workbench.execution.executor import RunResult

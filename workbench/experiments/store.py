@@ -227,7 +227,7 @@ class ExperimentStore:
         )
         folder = Path(record.run_dir) if record.run_dir else None
         if folder is not None and folder.is_dir():
-            from workbench.project import atomic_write_text
+            from workbench.files import atomic_write_text
 
             kept = {"name": record.name, "note": record.note, "tags": record.tags}
             if record.trial_state:

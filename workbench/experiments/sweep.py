@@ -182,7 +182,7 @@ class Sweep:
             "device": device,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        from workbench.project import atomic_write_text
+        from workbench.files import atomic_write_text
 
         atomic_write_text(folder / CONFIG, json.dumps(config, indent=2, ensure_ascii=False))
         return cls(folder)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import __version__
+from workbench._version import __version__
 from workbench.errors import UserError
 from workbench.export import model_card
 from workbench.export import target as T
