@@ -290,7 +290,7 @@ def test_shards_are_distributed_sampler_shards() -> None:
     import torch
     from torch.utils.data import DistributedSampler
 
-    from workbench.distributed.training import shard_indices
+    from workbench.engine.ranks import shard_indices
 
     for n, size, epoch in ((10, 3, 0), (101, 4, 5), (2, 3, 1)):
         for rank in range(size):

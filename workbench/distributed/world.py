@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from workbench.distributed import PEER_EXIT
+from workbench.engine.ranks import AgreedError  # one class: raised here and by the agreed loop
 from workbench.errors import UserError
 
 BACKENDS = ("auto", "gloo", "nccl")
@@ -37,10 +38,6 @@ PEER_MARKERS = (
 
 class PeerLost(Exception):
     """Another rank is gone (its connection closed): this rank stops too."""
-
-
-class AgreedError(UserError):
-    """An error every rank raised at the same point (they stay in step: the world can go on)."""
 
 
 def is_peer_error(exc: BaseException) -> bool:
@@ -108,19 +105,19 @@ class World:
     def train_epoch(
         self, state: Any, x: Any, y: Any, loss_fn: Any, control: Any, autocast: Any, frozen: bool
     ) -> bool:
-        from workbench.distributed.training import train_epoch
+        from workbench.engine.ranks import train_epoch
 
         return train_epoch(self, state, x, y, loss_fn, control, autocast, frozen)
 
     def validate(
         self, state: Any, x: Any, y: Any, loss_fn: Any, head: str, autocast: Any
     ) -> dict[str, float]:
-        from workbench.distributed.training import validate
+        from workbench.engine.ranks import validate
 
         return validate(self, state, x, y, loss_fn, head, autocast)
 
     def agree_stop(self, state: Any) -> None:
-        from workbench.distributed.training import agree_stop
+        from workbench.engine.ranks import agree_stop
 
         agree_stop(self, state)
 

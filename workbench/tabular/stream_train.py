@@ -186,7 +186,7 @@ class TrainStream:
         self, state: Any, x: Any, y: Any, loss_fn: Any, control: Any, autocast: Any, frozen: bool
     ) -> bool:
         """The trainer's epoch for one process (the agreed loop of several, with a world of one)."""
-        from workbench.distributed.training import SOLO, train_epoch
+        from workbench.engine.ranks import SOLO, train_epoch
 
         return train_epoch(SOLO, state, x, y, loss_fn, control, autocast, frozen)
 

@@ -10,6 +10,9 @@ Ranks stay in step by construction: equal shard sizes give equal batch counts, a
 differ between ranks (a stop asked for on one rank, a diverging loss, early stopping) is agreed through a
 small all-reduce at fixed batch numbers, never on the clock. Dropout draws from a generator reseeded from
 (seed, epoch, rank) at each epoch start, so a resumed run repeats exactly what an uninterrupted one does.
+
+It lives in the engine, not in ``workbench.distributed``: a streamed table (``tabular.stream_train``) runs the
+same loop in one process with ``SOLO``, a world of one. ``World`` (distributed/world.py) calls in here.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from workbench.distributed.world import AgreedError
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
     from workbench.distributed.world import World
     from workbench.engine.trainer import TrainState
+
+
+class AgreedError(UserError):
+    """An error every rank raised at the same point (they stay in step: the world can go on)."""
 
 
 def shard_indices(n: int, size: int, rank: int, seed: int, epoch: int) -> torch.Tensor:
