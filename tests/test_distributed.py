@@ -110,7 +110,7 @@ class Process:
 
     def ranks(self) -> dict[int, int]:
         """Rank -> pid of the launcher's children (read from their environment)."""
-        from workbench.distributed.launch import _children
+        from workbench.cli_launch import _children
 
         found = {}
         for pid in _children(self.proc.pid):
@@ -247,8 +247,8 @@ def test_nproc_refuses_a_broken_pipeline_before_starting_anything(tmp_path: Path
 def test_launcher_names_the_process_that_failed_and_stays_quiet_for_rank_0(capsys) -> None:
     from types import SimpleNamespace as F
 
+    from workbench.cli_launch import explain_failure
     from workbench.distributed import PEER_EXIT
-    from workbench.distributed.launch import explain_failure
 
     killed = {1: F(exitcode=-9, timestamp=10), 0: F(exitcode=130, timestamp=12)}
     assert explain_failure(killed) == 1

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             if args.nproc > 1 or os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
-                from workbench.distributed.launch import run_command
+                from workbench.cli_launch import run_command
 
                 return run_command(args, cmd_run)  # launch the processes, or be one of them
             return cmd_run(args)

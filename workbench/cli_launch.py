@@ -9,6 +9,9 @@ Stopping: the launcher passes Ctrl-C on to every rank (the agent starts each in 
 rank asks for a cooperative stop (the ranks agree on it at the next agreement point, rank 0 writes its
 report); a second Ctrl-C aborts. When a rank fails, the agent stops the others (SIGTERM, which a rank treats
 as a stop request) and the launcher prints one line naming the rank.
+
+A face (it parses the command's arguments, installs signal handlers and prints to the terminal), so it sits
+beside ``workbench.cli``; the ranks' library is ``workbench.distributed``.
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ def launch(args: argparse.Namespace, nproc: int) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    root = str(Path(__file__).resolve().parents[2])  # the ranks import this same workbench
+    root = str(Path(__file__).resolve().parents[1])  # the ranks import this same workbench
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     config = LaunchConfig(
         min_nodes=1,
