@@ -45,6 +45,13 @@ class Dialogs:
         path = Path(chosen)
         return path if path.suffix else path.with_suffix(".json")
 
+    def open_picture(self, folder: str = "") -> Path | None:
+        """A picture file for "Try an image" (the image views)."""
+        from ui.views.image_views_results import PICTURE_FILTER
+
+        chosen, _ = QFileDialog.getOpenFileName(self.parent, "Try an image", folder, PICTURE_FILTER)
+        return Path(chosen) if chosen else None
+
     def error(self, title: str, text: str) -> None:
         QMessageBox.critical(self.parent, title, text)
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Slot
 
 from ui.views import image_views
 from ui.views.data_view import DataView, file_source, tables_in
+from ui.views.image_views_results import PictureDrops
 from ui.views.results_view import ResultsView
 from ui.views.training_view import TrainingView
 from workbench import events as E
@@ -42,6 +43,10 @@ class Panels(QObject):
         window.scene.selectionChanged.connect(self.show_selected_data)
         self.images = image_views.attach(window)  # pictures: thumbnails, augmentation preview, mistakes
         self._bind_images()
+        self.results.cell_clicked.connect(self._confusion_cell)  # an image run's cell opens its pictures
+        self.results.try_button.clicked.connect(self._try_image)
+        self.picture_drops = PictureDrops(self.results, self.images.try_image, pictures_only=True)
+        self.picture_drops.dropped.connect(self._show_tried)
 
     def warm(self) -> None:
         """Build the plots (imports pyqtgraph) once the window is up, so the first Run does not pay it."""
@@ -51,6 +56,8 @@ class Panels(QObject):
         """A new document: nothing of the old one's results stays on screen."""
         self.data.show_tables("", {})
         self.results.show_result(None)
+        self.images.show_result(None)
+        self.results.try_button.setVisible(False)
         QTimer.singleShot(0, self._bind_images)  # the window swaps in the new document right after this
 
     @Slot()
@@ -83,10 +90,26 @@ class Panels(QObject):
         if any(n.outputs for n in result.nodes.values()):
             self.results.show_result(result)
             self.images.show_result(result)
+            self.results.try_button.setVisible(self.images.try_image.model is not None)
             if "evaluation" in self.results.found and result.status == "ok":
                 self.window.docks["results"].raise_()
         # Deferred: the canvas gets its final states first, the table fills a moment later.
         QTimer.singleShot(0, self.show_selected_data)
+
+    @Slot(object, object)
+    def _confusion_cell(self, actual: object, predicted: object) -> None:
+        if self.images.show_cell(actual, predicted):
+            self.window.docks["images"].raise_()
+
+    @Slot()
+    def _try_image(self) -> None:
+        if self.images.ask_try():
+            self.window.docks["images"].raise_()
+
+    @Slot(str)
+    def _show_tried(self, _path: str) -> None:
+        self.images.setCurrentWidget(self.images.try_image)
+        self.window.docks["images"].raise_()
 
     def outputs_of(self, node_id: str) -> dict[str, Any]:
         """The node's outputs matching the pipeline as it is now (cache), else from the last run."""

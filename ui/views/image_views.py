@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSplitter,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -263,20 +264,23 @@ class MistakesGallery(QWidget):
         self.rows: list[dict[str, Any]] = []
         self.overlay: np.ndarray | None = None
 
-    def show_predictions(self, table: Any, model: Any, cell: tuple[str, str] | None = None) -> None:
-        """Wrong answers of the test split (or one confusion-matrix cell: actual, predicted), worst first."""
+    def show_predictions(self, table: Any, model: Any, cell: tuple[str, str | None] | None = None) -> None:
+        """Wrong answers of the test split, worst first; or one confusion-matrix cell (actual, predicted), or
+        the mistakes of one actual class (actual, None)."""
         self.model, self.table = model, table
         test = table[table["split"] == "test"] if "split" in table else table
-        wrong = test[test["actual"].astype(str) != test["prediction"].astype(str)]
+        actual, predicted = test["actual"].astype(str), test["prediction"].astype(str)
+        chosen = actual != predicted
         if cell is not None:
-            wrong = test[
-                (test["actual"].astype(str) == cell[0]) & (test["prediction"].astype(str) == cell[1])
-            ]
+            chosen = (actual == cell[0]) & (chosen if cell[1] is None else predicted == cell[1])
+        wrong = test[chosen]
         confidence = [float(r[f"proba_{r['prediction']}"]) if f"proba_{r['prediction']}" in r else 0.0
                       for _, r in wrong.iterrows()]  # fmt: skip
         wrong = wrong.assign(confidence=confidence).sort_values("confidence", ascending=False, kind="stable")
         self.rows = wrong.head(MAX_MISTAKES).to_dict("records")
-        what = f"{cell[0]} taken for {cell[1]}" if cell else "mistakes"
+        what = "mistakes" if cell is None else f"{cell[0]} taken for {cell[1] or 'another class'}"
+        if cell is not None and cell[0] == cell[1]:
+            what = f"{cell[0]} recognised as {cell[0]}"
         self.title.setText(
             f"{len(wrong):,} {what} among {len(test):,} test pictures"
             + (f"; the {len(self.rows)} most confident shown, click one to explain it" if self.rows else "")
@@ -285,10 +289,24 @@ class MistakesGallery(QWidget):
         paths = [str(r["path"]) for r in self.rows]
         self.jobs.start(lambda: _thumbs(paths, int(settings["channels"])), self._fill)
 
-    def show_cell(self, actual: Any, predicted: Any) -> None:
-        """The pictures behind one confusion-matrix cell (the results view can call this on a click)."""
-        if self.table is not None:
-            self.show_predictions(self.table, self.model, (str(actual), str(predicted)))
+    def show_cell(self, actual: Any, predicted: Any) -> bool:
+        """The pictures behind one confusion-matrix cell (a click there); ``predicted`` None: every mistake
+        of the class ``actual``. False when the last run had no pictures."""
+        if self.table is None:
+            return False
+        self.show_predictions(
+            self.table, self.model, (str(actual), None if predicted is None else str(predicted))
+        )
+        return True
+
+    def clear(self) -> None:
+        """A run without pictures: nothing of an older image run stays clickable."""
+        self.model = self.table = self.overlay = None
+        self.rows = []
+        self.jobs.start(lambda: [], self._fill)
+        self.explained.clear()
+        self.explain_text.setText("")
+        self.title.setText("The worst mistakes appear here after a run with evaluate.metrics on pictures.")
 
     def _fill(self, thumbs: object) -> None:
         if isinstance(thumbs, Exception):
@@ -330,16 +348,30 @@ class MistakesGallery(QWidget):
 
 
 class ImagesPanel(QTabWidget):
-    """Pictures, Augmentation and Mistakes tabs; ``ui.panels`` feeds it."""
+    """Pictures, Augmentation, Mistakes (with accuracy per class) and Try an image tabs; ``ui.panels``
+    feeds it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
+        from ui.views.image_views_results import ClassAccuracy, PictureDrops, TryImage
+
         super().__init__(parent)
         self.thumbnails = ThumbnailGrid()
         self.augment = AugmentPreview()
         self.mistakes = MistakesGallery()
+        self.classes = ClassAccuracy()
+        self.classes.class_clicked.connect(lambda label: self.mistakes.show_cell(label, None))
+        self.mistakes_tab = QSplitter(Qt.Orientation.Horizontal)
+        self.mistakes_tab.addWidget(self.classes)
+        self.mistakes_tab.addWidget(self.mistakes)
+        self.mistakes_tab.setStretchFactor(1, 1)
+        self.mistakes_tab.setSizes([300, 800])
+        self.try_image = TryImage()
         self.addTab(self.thumbnails, "Pictures")
         self.addTab(self.augment, "Augmentation")
-        self.addTab(self.mistakes, "Mistakes")
+        self.addTab(self.mistakes_tab, "Mistakes")
+        self.addTab(self.try_image, "Try an image")
+        self.drops = PictureDrops(self, self.try_image, pictures_only=False)
+        self.drops.dropped.connect(lambda _path: self.setCurrentWidget(self.try_image))
 
     def show_selected(self, pipeline: Any, node_id: str, outputs: dict[str, Any]) -> bool:
         """Show what fits the selected node; True when it is about pictures."""
@@ -371,10 +403,38 @@ class ImagesPanel(QTabWidget):
                     model = value
                 if hasattr(value, "columns") and "path" in value.columns and "prediction" in value.columns:
                     predictions = value
+        self.try_image.set_model(model)
         if model is None or predictions is None:
+            self.mistakes.clear()
+            self.classes.show_report(None)
             return False
         self.mistakes.show_predictions(predictions, model)
+        self.classes.show_report(_evaluation(result))
         return True
+
+    def show_cell(self, actual: Any, predicted: Any) -> bool:
+        """A confusion-matrix cell of the results: its pictures in the Mistakes tab; False for a table run."""
+        if not self.mistakes.show_cell(actual, predicted):
+            return False
+        self.setCurrentWidget(self.mistakes_tab)
+        return True
+
+    def ask_try(self) -> bool:
+        """The "Try an image…" button of the results: ask for a file, try it here."""
+        if not self.try_image.ask():
+            return False
+        self.setCurrentWidget(self.try_image)
+        return True
+
+
+def _evaluation(result: Any) -> Any:
+    """The run's evaluation report (last one wins), found by its shape as the results view finds it."""
+    found = None
+    for record in getattr(result, "nodes", {}).values():
+        for value in getattr(record, "outputs", {}).values():
+            if isinstance(getattr(value, "splits", None), dict) and hasattr(value, "classes"):
+                found = value
+    return found
 
 
 def _whole(dataset: Any) -> Any:
@@ -427,4 +487,5 @@ def attach(window: Any) -> ImagesPanel:
         window.tabifyDockWidget(window.docks["data"], dock)
         window.docks["data"].raise_()
     window.docks["images"] = dock
+    panel.try_image.ask_picture = lambda: window.dialogs.open_picture()  # looked up late: tests replace it
     return panel

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
@@ -25,8 +27,13 @@ def _plot(title: str, x_label: str, y_label: str) -> Any:
     return plot
 
 
-def confusion_plot(counts: list[list[int]], classes: list[Any]) -> QWidget:
-    """Rows are actual classes, columns predicted; shade by share of the actual class, counts written in."""
+def confusion_plot(
+    counts: list[list[int]], classes: list[Any], on_cell: Callable[[int, int], None] | None = None
+) -> QWidget:
+    """Rows are actual classes, columns predicted; shade by share of the actual class, counts written in.
+
+    ``on_cell(actual_index, predicted_index)`` is called when a cell is clicked (image runs open the pictures
+    behind it)."""
     import numpy as np
     import pyqtgraph as pg
 
@@ -56,7 +63,30 @@ def confusion_plot(counts: list[list[int]], classes: list[Any]) -> QWidget:
     plot.getAxis("left").setTicks(ticks)
     plot.setMouseEnabled(x=False, y=False)
     plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+    if on_cell is not None:
+        box = plot.getViewBox()
+
+        def clicked(event: Any) -> None:
+            if event.button() != Qt.MouseButton.LeftButton or not box.sceneBoundingRect().contains(
+                event.scenePos()
+            ):
+                return
+            point = box.mapSceneToView(event.scenePos())
+            i, j = math.floor(point.y()), math.floor(point.x())
+            if 0 <= i < n and 0 <= j < n:
+                event.accept()
+                on_cell(i, j)
+
+        plot.scene().sigMouseClicked.connect(clicked)
+        plot.setCursor(Qt.CursorShape.PointingHandCursor)
+        plot.setToolTip("Click a cell to see the pictures behind it")
     return plot
+
+
+def cell_point(plot: Any, actual: int, predicted: int) -> QPoint:
+    """Where the centre of a confusion-matrix cell is in the plot's viewport (tests click there)."""
+    scene = plot.getViewBox().mapViewToScene(QPointF(predicted + 0.5, actual + 0.5))
+    return plot.mapFromScene(scene)
 
 
 def roc_plot(curves: list[dict[str, Any]]) -> QWidget:

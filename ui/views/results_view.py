@@ -106,6 +106,8 @@ def export_failure(result: Any) -> str:
 class ResultsView(QWidget):
     """Shows a run's results; Export bundle and Predict on a file act on its model."""
 
+    cell_clicked = Signal(object, object)  # a confusion-matrix cell: actual class, predicted class
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.found: dict[str, Any] = {}
@@ -134,12 +136,16 @@ class ResultsView(QWidget):
         self.predict_button = QPushButton("Predict on a file…")
         self.predict_button.setToolTip("Predict a table with the model; writes CSV or Parquet")
         self.predict_button.clicked.connect(lambda: self.predict_file())
+        self.try_button = QPushButton("Try an image…")  # shown by ui.panels after an image run
+        self.try_button.setToolTip("Classify a picture file with the image model (or drop one on this view)")
+        self.try_button.setVisible(False)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         actions = QHBoxLayout()
         actions.addWidget(self.export_button)
         actions.addWidget(self.predict_button)
+        actions.addWidget(self.try_button)
         actions.addWidget(self.status, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -172,7 +178,11 @@ class ResultsView(QWidget):
             self._fill_metrics(evaluation)
             test = evaluation.splits.get("test", {})
             if test.get("confusion"):
-                self.tabs.addTab(plots.confusion_plot(test["confusion"], evaluation.classes),
+                classes = list(evaluation.classes)
+                on_cell = None  # a table run's cells stay inert; an image run's open their pictures
+                if getattr(self.found.get("model"), "images", None):
+                    on_cell = lambda i, j: self.cell_clicked.emit(classes[i], classes[j])  # noqa: E731
+                self.tabs.addTab(plots.confusion_plot(test["confusion"], classes, on_cell),
                                  "Confusion matrix")  # fmt: skip
             if test.get("roc_curves"):
                 self.tabs.addTab(plots.roc_plot(test["roc_curves"]), "ROC curve")
