@@ -50,6 +50,7 @@ class AddNode(Command):
         pipeline.add_node(Node(self.node_id, spec.type_id, values, self.position, self.title, spec.version))
 
     def undo(self, pipeline: Pipeline) -> None:
+        assert self.node_id is not None, "undo before do"  # do() picks the id when none was given
         pipeline.remove_node(self.node_id)
 
 

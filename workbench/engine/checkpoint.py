@@ -30,7 +30,9 @@ def rng_state() -> dict[str, Any]:
     """Python, NumPy, torch CPU and (when initialised) CUDA generator states, as plain data."""
     import numpy as np
 
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    # numpy's stub types this as dict | tuple; the global generator is always MT19937, a tuple.
+    assert isinstance(np_state, tuple)
     py_version, py_internal, py_gauss = random.getstate()
     out: dict[str, Any] = {
         "python": [py_version, list(py_internal), py_gauss],
@@ -115,7 +117,8 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "wb") as handle:
             recorder = _WriteRecorder(handle)
             try:
-                torch.save(payload, recorder)
+                # torch.save only write()s and flush()es, but its FileLike annotation asks for IO[bytes].
+                torch.save(payload, recorder)  # type: ignore[arg-type]
             except RuntimeError:
                 if recorder.error is not None:
                     raise recorder.error from None

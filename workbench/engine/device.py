@@ -161,8 +161,13 @@ def empty_device_cache(device: torch.device, collect: bool = True) -> None:
 
 
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
-    {MemoryError, getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)}
-    - {None}
+    kind
+    for kind in {
+        MemoryError,
+        getattr(torch, "OutOfMemoryError", None),
+        getattr(torch.cuda, "OutOfMemoryError", None),
+    }
+    if kind is not None
 )
 # How allocators other than CUDA's say it: only as RuntimeError text. The CPU one raises
 # "[enforce fail at alloc_cpu.cpp:…] . DefaultCPUAllocator: can't allocate memory: you tried to allocate …".

@@ -55,7 +55,12 @@ def make_loss(config: TrainConfig, data: TrainData, y_train: torch.Tensor) -> Ca
             raise UserError(
                 f"loss: {name} is for classification but the target is numeric; use auto, mse, mae or huber"
             )
-        return {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}[name]
+        regression: dict[str, Callable[..., torch.Tensor]] = {
+            "mse": F.mse_loss,
+            "mae": F.l1_loss,
+            "huber": F.huber_loss,
+        }
+        return regression[name]
     if name in ("mse", "mae", "huber"):
         raise UserError(
             f"loss: {name} is for regression but the task is classification; use auto or cross_entropy"

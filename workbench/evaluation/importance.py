@@ -82,6 +82,7 @@ def make_scorer(task: str, head: str, scoring: str) -> tuple[str, Callable[[np.n
         if scoring == "f1_macro":
             return float(M.f1_score(y, pred, average="macro", zero_division=0))
         if scoring == "log_loss":
+            assert proba is not None  # a classification head always gives probabilities
             labels = list(range(proba.shape[1]))
             return -float(M.log_loss(y, np.clip(proba, 1e-15, 1.0), labels=labels))
         if scoring == "r2":

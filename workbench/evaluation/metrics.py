@@ -193,6 +193,7 @@ def evaluate(
             column = model.images.get("column", "path")
             table["path"] = getattr(dataset, split)[column].astype(str).to_numpy()
         if model.task == "classification":
+            assert proba is not None  # a classification head always gives probabilities
             report.splits[split] = classification_metrics(y, proba, report.classes)
             table["actual"] = [report.classes[int(i)] for i in y]
             table["prediction"] = [report.classes[int(i)] for i in pred]

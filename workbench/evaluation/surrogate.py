@@ -31,7 +31,7 @@ def _label(value: Any) -> str:
 
 def describe_features(chain: Sequence[dict], feature_names: Sequence[str]) -> list[dict[str, Any]]:
     """How to read each model-input feature: kind (numeric, onehot, ordinal, missing_flag), column, extra."""
-    info = [{"kind": "numeric", "column": name} for name in feature_names]
+    info: list[dict[str, Any]] = [{"kind": "numeric", "column": name} for name in feature_names]
     index = {name: i for i, name in enumerate(feature_names)}
     for step in chain:
         if step["op"] == "onehot":

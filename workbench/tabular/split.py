@@ -162,7 +162,8 @@ def split_table(
             chunks[0].append(members[n_val + n_test :])
             chunks[1].append(members[:n_val])
             chunks[2].append(members[n_val : n_val + n_test])
-        parts = tuple(np.sort(np.concatenate(chunk)) for chunk in chunks)
+        train_rows, val_rows, test_rows = (np.sort(np.concatenate(chunk)) for chunk in chunks)
+        parts = train_rows, val_rows, test_rows
     else:
         positions = rng.permutation(n)
         n_val, n_test = _sizes(n, val_fraction, test_fraction)

@@ -20,7 +20,7 @@ the sample lacks is written into one sample row (the sample only guides fitting 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,7 @@ class SplitRule:
         return dataclasses.asdict(self)
 
 
-def split_streamed(table: StreamedTable, params: dict[str, Any], log: Callable[[str], None]) -> Dataset:
+def split_streamed(table: StreamedTable, params: Mapping[str, Any], log: Callable[[str], None]) -> Dataset:
     """``data.split`` for a streamed table: roles, task and classes from the sample (which shows every
     class); the held-out rows read into memory (capped); the training rows left in the files."""
     from workbench.tabular.split import split_table
