@@ -10,9 +10,10 @@ checkpoints — is a callback.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from workbench.engine import device as dev
-from workbench.engine.callbacks import Callback, CallbackList, History
+from workbench.engine.callbacks import Callback, CallbackList, EarlyStopping, History
 from workbench.engine.objectives import (  # noqa: F401 - re-exported for callers of the trainer
     LOSSES,
     OPTIMIZERS,
@@ -31,6 +32,8 @@ from workbench.engine.objectives import (  # noqa: F401 - re-exported for caller
     make_optimizer,
     make_scheduler,
 )
+from workbench.engine.train_params import AUTO_PLATEAU_PATIENCE, NODE_ONLY, TRAIN_PARAMS, resolve_auto
+from workbench.engine.train_params import default as _default
 from workbench.errors import UserError
 
 OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -67,35 +70,71 @@ class TrainData:
 
 @dataclass
 class TrainConfig:
-    """Everything the loop needs to know; defaults are the product brief's classic example."""
+    """Everything the loop needs to know. The fields named like the ``train.supervised`` parameters take their
+    defaults from those specs (workbench/engine/train_params.py, the one place they are written); 0 and
+    ``auto`` are chosen by :meth:`resolved` when ``fit`` starts. The rest are the engine's own knobs."""
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = False
+    epochs: int = _default("epochs")  # 0 = auto: at most max_epochs, early stopping on the validation loss
+    max_epochs: int = _default("max_epochs")
+    batch_size: int = _default("batch_size")  # 0 = auto: from the number of training rows
+    lr: float = _default("lr")
+    optimizer: str = _default("optimizer")
+    weight_decay: float = _default("weight_decay")
+    momentum: float = _default("momentum")
+    nesterov: bool = _default("nesterov")
     fused: bool | None = None  # None: fused kernels where the optimiser and device support them
-    loss: str = "auto"
-    label_smoothing: float = 0.0
-    class_weights: str | Sequence[float] | None = None  # None / "none", "balanced", or one weight per class
-    scheduler: str = "none"
-    step_size: int = 10
-    gamma: float = 0.1
-    plateau_patience: int = 3
-    grad_clip: float = 0.0  # max gradient norm; 0 = off
-    seed: int | None = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int = 0  # >0 that many; 0 leave one core for the GUI; <0 leave torch's setting alone
-    on_oom: str = "fail"  # fail | halve
-    resume_from: str | None = None
+    loss: str = _default("loss")
+    label_smoothing: float = _default("label_smoothing")
+    class_weights: str | Sequence[float] | None = _default("class_weights")  # none, balanced, or per class
+    scheduler: str = _default("scheduler")
+    step_size: int = _default("step_size")
+    gamma: float = _default("gamma")
+    plateau_patience: int = AUTO_PLATEAU_PATIENCE
+    grad_clip: float = _default("grad_clip")  # max gradient norm; 0 = off
+    seed: int | None = _default("seed")
+    early_stopping: bool = _default("early_stopping")  # with monitor/patience/restore_best: fit adds it
+    monitor: str = _default("monitor")
+    patience: int = _default("patience")
+    restore_best: bool = _default("restore_best")
+    device: str = _default("device")
+    precision: str = _default("precision")
+    threads: int = _default("threads")  # >0 that many; 0 leave one core for the GUI; <0 leave torch's alone
+    on_oom: str = _default("on_oom")  # fail | halve
+    resume_from: str | None = _default("resume_from") or None
     freeze_gc: bool = True
     read_every: int = 16  # batches between looks at the clock (a device read happens at most every interval)
     progress_interval_s: float = 0.1
     val_batch_size: int = 8192
     permute_limit_bytes: int = 1 << 30  # permute the whole split per epoch below this size, else gather
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **engine: Any) -> TrainConfig:
+        """The config for resolved ``train.supervised`` parameters (same names), plus engine-only fields."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in params.items() if k in names}
+        if values.get("resume_from") == "":
+            values["resume_from"] = None
+        return cls(**{**values, **engine})
+
+    def auto_choices(self, n_train: int) -> dict[str, Any]:
+        """The settings :meth:`resolved` would change for ``n_train`` rows (for a log line)."""
+        return resolve_auto(dataclasses.asdict(self), n_train)
+
+    def resolved(self, n_train: int) -> TrainConfig:
+        """Every automatic setting chosen for ``n_train`` training rows; resolving again changes nothing."""
+        changes = self.auto_choices(n_train)
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def _check_fields() -> None:
+    """Every training parameter the node has is a TrainConfig field (or named node-only): no silent drop."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    missing = [s.name for s in TRAIN_PARAMS if s.name not in fields and s.name not in NODE_ONLY]
+    if missing:
+        raise RuntimeError(f"TrainConfig lacks training parameters {missing}")
+
+
+_check_fields()
 
 
 class TrainState:
@@ -196,6 +235,33 @@ def fit(
             dev.empty_device_cache(device, collect=False)
 
 
+# While this process is rank 0 of a distributed run, workbench.distributed installs here the function that
+# hands a fit to every process (fit_everywhere); the engine never imports the distributed package.
+Runner = Callable[..., FitResult]
+_runner: Runner | None = None
+
+
+def use_runner(runner: Runner | None) -> None:
+    """Install (or, with None, remove) the function :func:`train` hands every fit to."""
+    global _runner
+    _runner = runner
+
+
+def train(
+    model: nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    control: Control | None = None,
+    architecture: dict[str, Any] | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> FitResult:
+    """:func:`fit` in this process, or through the installed runner on every process of a distributed run."""
+    if _runner is None:
+        return fit(model, data, config, callbacks, control=control, architecture=architecture)
+    return _runner(model, data, config, callbacks, control, architecture, log)
+
+
 def _fit(
     model: nn.Module,
     data: TrainData,
@@ -209,6 +275,9 @@ def _fit(
 ) -> FitResult:
     from workbench.engine.checkpoint import load_checkpoint, set_rng_state
 
+    config = config.resolved(int(data.x_train.shape[0]))
+    if config.early_stopping and not any(isinstance(cb, EarlyStopping) for cb in callbacks):
+        callbacks.append(EarlyStopping(config.monitor, config.patience, restore_best=config.restore_best))
     if config.epochs < 1 or config.batch_size < 1:
         raise UserError("epochs and batch_size must be at least 1")
     model.to(device)
@@ -230,12 +299,15 @@ def _fit(
     state.n_train, state.n_val = x_train.shape[0], 0 if x_val is None else x_val.shape[0]
     state.n_parameters = sum(p.numel() for p in model.parameters())
     state.n_trainable = sum(p.numel() for p in trainable)
-    state.optimizer = make_optimizer(trainable, config, device)
+    # a model's own callbacks (transfer learning's Unfreeze, engine/transfer.py); the layers they unfreeze
+    # later are in the optimiser from the start (no gradient yet: skipped)
+    later = list(getattr(model, "fit_callbacks", ()))
+    state.optimizer = make_optimizer(list(model.parameters()) if later else trainable, config, device)
     state.scheduler = make_scheduler(state.optimizer, config, math.ceil(state.n_train / config.batch_size))
     if precision == "fp16":
         state.scaler = torch.amp.GradScaler(device.type)
     history = History()
-    state.callbacks = CallbackList([history, *callbacks])
+    state.callbacks = CallbackList([history, *callbacks, *later])
     state.history = history.records
 
     if config.resume_from:

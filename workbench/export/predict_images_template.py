@@ -69,7 +69,11 @@ def load_bundle(folder: Path) -> dict:
             raise PredictError(f"bundle {folder}: {name} is missing; re-export the model")
         if sha256_file(folder / name) != entry.get("sha256"):
             raise PredictError(f"bundle {folder}: {name} was changed since the export; re-export the model")
-    prep = read_json(folder, "preprocessing.json")
+    return check_image_preprocessing(read_json(folder, "preprocessing.json"), folder)
+
+
+def check_image_preprocessing(prep: dict, folder: Path) -> dict:
+    """The preprocessing.json fields this script reads (the app's bundle reader runs the same checks)."""
     image = prep.get("image")
     labels = prep.get("labels")
     if not isinstance(image, dict) or not isinstance(labels, dict):
@@ -77,17 +81,33 @@ def load_bundle(folder: Path) -> dict:
             f"bundle {folder}: preprocessing.json has no image settings; it is not an image model"
         )
     size, channels = image.get("size"), image.get("channels")
-    if not isinstance(size, int) or not 4 <= size <= 1024 or channels not in (1, 3):
+    if (
+        not isinstance(size, int)
+        or isinstance(size, bool)
+        or not 4 <= size <= 1024
+        or channels not in (1, 3)
+        or isinstance(channels, bool)
+    ):
         raise PredictError(f"bundle {folder}: preprocessing.json: bad image size or channels")
     if image.get("policy") not in POLICIES:
         raise PredictError(
             f"bundle {folder}: preprocessing.json: unknown resize policy {image.get('policy')!r}"
         )
+    if prep.get("input_shape") != [size, size, channels]:
+        raise PredictError(
+            f"bundle {folder}: preprocessing.json: input_shape must be {[size, size, channels]} for these "
+            "image settings"
+        )
+    if not isinstance(image.get("column", "path"), str):
+        raise PredictError(f"bundle {folder}: preprocessing.json: image.column must be a column name")
     classes = labels.get("classes")
+    head = labels.get("head")
     if (
-        labels.get("head") not in ("binary", "multiclass")
+        head not in ("binary", "multiclass")
         or not isinstance(classes, list)
         or len(classes) < 2
+        or (head == "binary" and len(classes) != 2)
+        or not all(isinstance(c, (str, int, float, bool)) for c in classes)
     ):
         raise PredictError(f"bundle {folder}: preprocessing.json: the labels are not classes")
     return prep
@@ -164,9 +184,15 @@ def probabilities(outputs: np.ndarray, head: str) -> np.ndarray:
 def predict_paths(folder: Path, paths: list[str], sess=None, warn=None) -> tuple[list[str], np.ndarray]:  # noqa: ANN001
     """(paths that could be read, class probabilities for them, in the order of the bundle's classes)."""
     prep = load_bundle(folder)
-    image = prep["image"]
     sess = sess or session(folder)
     name = sess.get_inputs()[0].name
+    return classify(prep, paths, lambda batch: sess.run(None, {name: batch})[0], warn)
+
+
+def classify(prep: dict, paths: list[str], run, warn=None) -> tuple[list[str], np.ndarray]:  # noqa: ANN001
+    """Decode ``paths`` (a thread pool, CHUNK at a time) and run ``run(uint8 pixels) -> raw outputs`` on them;
+    pictures that cannot be read are passed to ``warn`` and left out. The app's predictor calls this too."""
+    image = prep["image"]
     kept: list[str] = []
     chunks: list[np.ndarray] = []
 
@@ -187,7 +213,7 @@ def predict_paths(folder: Path, paths: list[str], sess=None, warn=None) -> tuple
             if good:
                 kept += [p for p, _ in good]
                 batch = np.stack([d for _, d in good])
-                chunks.append(probabilities(sess.run(None, {name: batch})[0], prep["labels"]["head"]))
+                chunks.append(probabilities(np.asarray(run(batch)), prep["labels"]["head"]))
     n_classes = len(prep["labels"]["classes"])
     return kept, (np.concatenate(chunks) if chunks else np.zeros((0, n_classes)))
 

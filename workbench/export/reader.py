@@ -31,6 +31,9 @@ HEADS = ("binary", "multiclass", "regression")
 MAX_LAYERS, MAX_UNITS, MAX_DROPOUT = 32, 65536, 0.95  # model.mlp
 MAX_HIDDEN, MAX_RNN_LAYERS, MAX_RNN_DROPOUT, MAX_KERNEL = 4096, 8, 0.9, 63  # model.sequence
 MAX_LOOKBACK = 1000  # prep.window
+IMAGE_KINDS = ("cnn", "resnet")  # model.cnn / model.resnet (workbench/engine/vision.py)
+MAX_IMAGE_SIZE, MAX_CNN_BLOCKS, MAX_CNN_WIDTH, MAX_CNN_DROPOUT = 1024, 6, 512, 0.9  # data.images, model.cnn
+RESNET_DEPTHS, RESNET_STEMS = (18, 34), ("imagenet", "small")  # model.resnet
 MAX_FEATURES, MAX_OUTPUTS = 1 << 20, 1 << 16  # set by the data, not a node: generous sanity bounds
 # Zip extraction: a file's size comes from the manifest when it records one; these caps hold regardless.
 ZIP_FILE_CAP, ZIP_TOTAL_CAP, MANIFEST_CAP = 4 << 30, 8 << 30, 16 << 20
@@ -52,6 +55,22 @@ class LoadedBundle:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.manifest.get("metrics", {}))
+
+    @property
+    def kind(self) -> str:
+        """``image`` (pictures in: model.cnn / model.resnet) or ``table`` (rows of columns in)."""
+        return "image" if is_image_preprocessing(self.preprocessing) else "table"
+
+
+def is_image_preprocessing(prep: Any) -> bool:
+    """An image bundle's preprocessing.json carries image settings (size, policy, channels) instead of steps."""
+    return isinstance(prep, dict) and "image" in prep
+
+
+def _image_template() -> Any:
+    from workbench.export import predict_images_template
+
+    return predict_images_template
 
 
 def _files() -> tuple[str, ...]:
@@ -206,7 +225,15 @@ def _open_folder(folder: Path, source: Path, tpl: Any, tmp: Any) -> LoadedBundle
         )
     for name in _files():
         _verify(folder / name, manifest["files"].get(name), source)
-    prep = _checked(tpl.check_preprocessing, _read_json(folder, "preprocessing.json", source), source)
+    prep = _read_json(folder, "preprocessing.json", source)
+    if is_image_preprocessing(prep):  # the checks the image bundle's own predict.py runs
+        images = _image_template()
+        try:
+            prep = images.check_image_preprocessing(prep, source)
+        except images.PredictError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        prep = _checked(tpl.check_preprocessing, prep, source)
     where = f"bundle {source}: architecture.json"
     arch = check_architecture(_read_json(folder, "architecture.json", source), where)
     _match_preprocessing(arch, prep, where)
@@ -271,7 +298,27 @@ def check_architecture(arch: Any, where: str) -> dict[str, Any]:
     def flag(data: Any, key: str, path: str = "", default: Any = ...) -> bool:
         return get(data, key, path, lambda v: isinstance(v, bool), "true or false", default)
 
-    kind = pick(arch, "kind", ("mlp", "sequence"))
+    kind = pick(arch, "kind", ("mlp", "sequence", *IMAGE_KINDS))
+    if kind in IMAGE_KINDS:
+        shape = get(arch, "input_shape", "", lambda v: isinstance(v, list) and len(v) == 3 and all(
+            isinstance(s, int) and not isinstance(s, bool) for s in v), "[height, width, channels]")  # fmt: skip
+        if not all(4 <= s <= MAX_IMAGE_SIZE for s in shape[:2]) or shape[2] not in (1, 3):
+            raise fail("input_shape", f"must be 4 to {MAX_IMAGE_SIZE} pixels a side and 1 or 3 channels")
+        whole(arch, "n_outputs", 1, MAX_OUTPUTS)
+        pick(arch, "head", HEADS)
+        for key in ("mean", "std"):
+            get(arch, key, "", lambda v, low=0.0 if key == "mean" else 1e-6: isinstance(v, list)
+                and len(v) == shape[2] and all(isinstance(x, int | float) and not isinstance(x, bool)
+                and low <= x <= 1.0 for x in v), f"{shape[2]} number(s) from 0 to 1")  # fmt: skip
+        if kind == "cnn":
+            whole(arch, "blocks", 1, MAX_CNN_BLOCKS)
+            whole(arch, "width", 1, MAX_CNN_WIDTH)
+            real(arch, "dropout", MAX_CNN_DROPOUT)
+            flag(arch, "batch_norm")
+        else:
+            get(arch, "depth", "", lambda v: v in RESNET_DEPTHS and not isinstance(v, bool), "18 or 34")
+            pick(arch, "stem", RESNET_STEMS)
+        return arch
     shape = get(arch, "input_shape", "", lambda v: isinstance(v, list) and len(v) in (1, 2) and all(
         isinstance(s, int) and not isinstance(s, bool) for s in v), "[features] or [lookback, features]")  # fmt: skip
     if not 1 <= shape[-1] <= MAX_FEATURES or not 1 <= shape[0] <= (
@@ -380,4 +427,5 @@ def load_trained_model(path: str | Path | LoadedBundle) -> Any:
         window=prep.get("window"),
         metrics=dict(manifest.get("training_metrics", {})),
         seed=manifest.get("seed") if isinstance(manifest.get("seed"), int) else None,
+        images=dict(prep["image"]) if bundle.kind == "image" else None,
     )

@@ -77,10 +77,11 @@ class PretrainedModel(NodeType):
         title="Pretrained model (transfer learning)",
         category="model",
         help=(
-            "Start from a model exported by this app (bundle folder or its .zip) or a training checkpoint "
-            "(.pt). Weights are loaded safely (safetensors / weights-only) and only after the bundle's "
-            "checksums and architecture are checked, as for prediction. Freeze layers and fine-tune on new "
-            "data; the head is replaced when the number of outputs differs."
+            "Start from a model exported by this app (a table or image bundle folder, or its .zip), a training "
+            "checkpoint (.pt), or for pictures a torchvision/timm ResNet-18/34 state dict (.safetensors, or a "
+            ".pt saved with torch.save). Weights are loaded safely (safetensors / weights-only) and only after "
+            "the bundle's checksums and architecture are checked, as for prediction. Freeze layers and "
+            "fine-tune on new data; the head is replaced when the number of outputs differs."
         ),
         outputs=MODEL_OUT,
         params=(
@@ -88,8 +89,9 @@ class PretrainedModel(NodeType):
                 "source",
                 "",
                 mode="open",
-                filters=("Bundle or checkpoint (*.pt *.zip *.safetensors *.json)",),
-                help="An exported bundle folder (its .zip, or a file in it) or a checkpoint .pt file.",
+                filters=("Bundle, checkpoint or weights (*.pt *.pth *.zip *.safetensors *.json)",),
+                help="An exported bundle folder (its .zip, or a file in it), a checkpoint .pt file, or a "
+                "ResNet-18/34 weights file with torchvision's names.",
             ),
             P.Choice(
                 "freeze",
@@ -106,7 +108,16 @@ class PretrainedModel(NodeType):
                 "",
                 visible_if={"freeze": "layers"},
                 placeholder="body.0, body.1",
-                help="Comma-separated layer names to freeze (body.0, body.1, …).",
+                help="Comma-separated layer names to freeze (body.0, body.1, …; a ResNet: conv1, bn1, layer1 … "
+                "layer4).",
+            ),
+            P.Int(
+                "unfreeze_after",
+                0,
+                minimum=0,
+                maximum=10000,
+                visible_if={"freeze": ["all_but_head", "layers"]},
+                help="Epochs after which the frozen layers learn too (0 = they stay frozen).",
             ),
             P.Choice(
                 "replace_head",
@@ -126,6 +137,7 @@ class PretrainedModel(NodeType):
             "freeze": params["freeze"],
             "layers": layers,
             "replace_head": params["replace_head"],
+            "unfreeze_after": int(params["unfreeze_after"]),
         }
         return {"model": model_spec("pretrained", config)}
 
