@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import ports
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.params import Bool, Choice, Column, Columns, Float, Str
 from workbench.tabular.vocabulary import DATE_PARTS, OPERATORS
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 _IN = (PortSpec("table", ports.TABLE),)
 _OUT = (PortSpec("table", ports.TABLE),)
@@ -29,7 +32,7 @@ class CleanColumns(NodeType):
         summary=("keep", "drop"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.clean import select_columns
 
         out = select_columns(inputs["table"], params["keep"], params["drop"])
@@ -54,7 +57,7 @@ class CleanMissing(NodeType):
         summary=("axis", "threshold"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.clean import drop_missing
 
         out, dropped = drop_missing(inputs["table"], params["axis"], params["threshold"], params["columns"])
@@ -81,7 +84,7 @@ class CleanDedupe(NodeType):
         ),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.clean import dedupe
 
         out, dropped = dedupe(inputs["table"], params["columns"], params["keep"])
@@ -106,7 +109,7 @@ class CleanFilter(NodeType):
         summary=("column", "operator", "value"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.clean import filter_rows
 
         out, dropped = filter_rows(
@@ -143,7 +146,7 @@ class CleanTypes(NodeType):
         summary=("columns", "to"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.clean import cast_columns, date_parts
 
         out, lost = cast_columns(inputs["table"], params["columns"], params["to"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.params import Bool, Choice, Int, Path, Str
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 SAMPLE_NAMES = (
     "iris",
@@ -95,7 +98,7 @@ class DataFile(NodeType):
         summary=("path",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.io import DEFAULT_MAX_COLUMNS, NA_MARKERS, read_table
 
         path = ctx.resolve_path(params["path"])
@@ -153,7 +156,7 @@ class DataSample(NodeType):
         summary=("name",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.samples import load_sample, suggested_target
 
         frame = load_sample(params["name"])

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import params as P
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import BUNDLE, DATASET, MODEL, TABLE
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 
 class DeployExport(NodeType):
@@ -52,7 +55,7 @@ class DeployExport(NodeType):
         cacheable=False,
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.nodes.evaluate import trained_model
 
         folder = (
@@ -114,7 +117,7 @@ class DeployPredict(NodeType):
         summary=("output",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.export.predictor import Predictor, write_table
 
         predictor = Predictor.from_any(inputs["model"])

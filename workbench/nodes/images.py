@@ -12,13 +12,16 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import params as P
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.nodes.model import model_node, model_nodes
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 POLICY_LABELS = {"squash": "Squash to square", "crop": "Centre crop", "pad": "Pad with black"}
 
@@ -62,7 +65,7 @@ class DataImages(NodeType):
         summary=("path", "size"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         import pandas as pd
 
         from workbench.images import IMAGES_ATTR
@@ -174,7 +177,7 @@ class PrepImageAugment(NodeType):
         summary=("rotation", "hflip"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.images.augment import AUGMENT_OP, DEFAULTS
         from workbench.images.data import dataset_settings, describe
 

@@ -4,11 +4,14 @@ in the dataset's chain (which travels with the model). Thin adapters over workbe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import ports
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.params import Bool, Choice, Column, Columns, Float, Int, Str
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 _DS_IN = (PortSpec("dataset", ports.DATASET),)
 _DS_OUT = (PortSpec("dataset", ports.DATASET),)
@@ -46,7 +49,7 @@ class DataSplit(NodeType):
         summary=("target", "task"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.auto import derive_features
         from workbench.tabular.split import split_table
 
@@ -90,7 +93,7 @@ class PrepImpute(NodeType):
         summary=("strategy",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular import fit
 
         dataset = inputs["dataset"]
@@ -144,7 +147,7 @@ class PrepEncode(NodeType):
         summary=("method",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular import fit
 
         dataset = inputs["dataset"]
@@ -184,7 +187,7 @@ class PrepScale(NodeType):
         summary=("method",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         from workbench.errors import UserError
@@ -240,7 +243,7 @@ class PrepAugment(NodeType):
         summary=("method",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular.augment import augment
 
         dataset, added = augment(
@@ -275,7 +278,7 @@ class PrepWindow(NodeType):
         summary=("lookback", "horizon"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.tabular import fit
         from workbench.tabular.auto import prepare_for_training
 
