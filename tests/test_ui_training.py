@@ -65,7 +65,7 @@ def test_quickstart_run_fills_plots_and_results_in_the_gui_thread(qtbot, window,
     assert "samples/s" in training.rate_label.text() and "cpu" in training.device_label.text()
     figures = results.metric_values()
     assert float(figures["accuracy"]) > 0.85 and "roc auc" in figures
-    assert results.tab_names() == ["Confusion matrix", "ROC curve"]
+    assert results.tab_names() == ["Confusion matrix", "ROC curve", "Explain a row"]
     assert "parity passed" in results.status.text()
     assert results.export_button.isEnabled() and results.predict_button.isEnabled()
     assert window.docks["results"].widget() is results

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.views import result_plots as plots
+from ui.views.row_explain import RowExplainView
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.parquet *.xlsx *.xls *.json *.jsonl);;All files (*)"
 
@@ -129,6 +130,7 @@ class ResultsView(QWidget):
         self.tabs = QTabWidget()
         self.rules = QPlainTextEdit()
         self.rules.setReadOnly(True)
+        self.row_explain = RowExplainView()
 
         self.export_button = QPushButton("Export bundle…")
         self.export_button.setToolTip("Write the model as a parity-checked bundle folder")
@@ -191,6 +193,11 @@ class ResultsView(QWidget):
         importance = self.found.get("importance")
         if importance is not None and importance.rows:
             self.tabs.addTab(plots.importance_plot(importance.rows, importance.scoring), "Importance")
+        model, dataset = self.found.get("model"), self.found.get("dataset")
+        tabular = model is not None and dataset is not None and not getattr(model, "images", None)
+        self.row_explain.set_source(model if tabular else None, dataset if tabular else None)
+        if tabular:
+            self.tabs.addTab(self.row_explain, "Explain a row")
         surrogate = self.found.get("surrogate")
         if surrogate is not None:
             lines = [
