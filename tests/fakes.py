@@ -7,12 +7,19 @@ from collections import Counter
 from typing import Any
 
 from workbench import params as P
+from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import ANY, MODEL, TABLE
 from workbench.registry import NodeRegistry
 
 RUNS: Counter[str] = Counter()
+
+# The fakes carry numbers on table wires and tuples on model wires: registered as such, the executor's port
+# check accepts them (workbench/ports.py).
+ports.register_value(int, TABLE)
+ports.register_value(float, TABLE)
+ports.register_value(tuple, MODEL)
 
 
 class Source(NodeType):

@@ -13,6 +13,7 @@ from ui import dialogs as D
 from ui.document import Document
 from ui.main_window import MainWindow
 from workbench import params as P
+from workbench import ports
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import TABLE
 from workbench.registry import NodeRegistry
@@ -58,6 +59,9 @@ class Frame:
 
     def __add__(self, other: Any) -> Frame:
         return self
+
+
+ports.register_value(Frame, TABLE, columns=lambda frame: frame.columns)  # the inspector's columns_of
 
 
 class FrameSource(NodeType):

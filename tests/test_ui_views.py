@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +15,10 @@ from ui.views.data_view import DataView, FrameModel, tables_in
 from ui.views.results_view import ResultsView, find_outputs
 from ui.views.training_view import Series, TrainingView, format_eta, smooth
 from workbench import events as E
+from workbench.evaluation.importance import ImportanceReport
 from workbench.evaluation.metrics import EvaluationReport, regression_metrics
+from workbench.evaluation.surrogate import SurrogateReport
+from workbench.tabular.dataset import Dataset
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +76,15 @@ def test_data_view_scrolls_a_million_rows_and_profiles_columns(qtbot, million):
     assert view.profile["kind"] == "category" and "north" in view.stats_labels["top"].text()
 
 
-def test_tables_in_finds_frames_datasets_and_result_tables():
+def test_tables_in_finds_frames_and_dataset_splits():
     frame = pd.DataFrame({"a": [1, 2]})
-    dataset = SimpleNamespace(splits=lambda: {"train": frame, "test": frame})
+    dataset = Dataset(frame, frame.iloc[:1], frame.iloc[1:], "a", "regression", ["a"], {"a": "numeric"})
     assert list(tables_in(frame, "table")) == ["table"]
-    assert list(tables_in(dataset, "dataset")) == ["dataset · train", "dataset · test"]
-    assert list(tables_in(SimpleNamespace(table=frame), "predictions")) == ["predictions"]
+    tables = tables_in(dataset, "dataset")
+    assert list(tables) == ["dataset · train", "dataset · val", "dataset · test"]
+    assert len(tables["dataset · test"]) == 1
+    # by type, not by shape: a value that merely has a table or splits attribute is not a table
+    assert tables_in(SimpleNamespace(table=frame, splits=dataset.splits), "x") == {}
     assert tables_in(object(), "model") == {} and tables_in(None, "x") == {}
 
 
@@ -148,10 +155,9 @@ def test_results_view_shows_regression_importance_and_rules(qtbot):
     y = rng.normal(size=200)
     split = regression_metrics(y, y + rng.normal(scale=0.1, size=200))
     report = EvaluationReport("regression", "price", [], {"test": split, "val": split})
-    importance = SimpleNamespace(baseline=0.9, scoring="r2", rows=[
+    importance = ImportanceReport("r2", "test", 0.9, 5, rows=[
         {"column": "area", "mean": 0.4, "std": 0.05}, {"column": "rooms", "mean": 0.1, "std": 0.02}])  # fmt: skip
-    surrogate = SimpleNamespace(fidelity=0.93, fidelity_name="R²", rules=[{"text": "if area > 80 then 410k"}],
-                                text=["if area > 80 then 410k"])  # fmt: skip
+    surrogate = SurrogateReport("regression", 3, 0.93, 0.95, "R²", rules=[{"text": "if area > 80 then 410k"}])
     view = ResultsView()
     qtbot.addWidget(view)
     view.show_result(_run_like(report, importance, surrogate))
@@ -166,11 +172,21 @@ def test_results_view_shows_regression_importance_and_rules(qtbot):
 
 
 def test_find_outputs_tells_the_kinds_apart():
-    model = SimpleNamespace(module=1, architecture={})
-    dataset = SimpleNamespace(splits=lambda: {}, target="y")
-    bundle = SimpleNamespace(manifest={}, path="b")
-    found = find_outputs(_run_like(model, dataset, bundle))
+    import torch
+
+    from workbench.engine.trained import TrainedModel
+    from workbench.export.bundle import Bundle
+
+    frame = pd.DataFrame({"y": [1.0, 2.0]})
+    model = TrainedModel(torch.nn.Linear(1, 1), {"kind": "linear"}, "regression")
+    dataset = Dataset(frame, frame, frame, "y", "regression", [], {})
+    bundle = Bundle(Path("b"), {})
+    report = EvaluationReport("regression", "y", [])
+    found = find_outputs(_run_like(model, dataset, bundle, report, frame))
     assert found["model"] is model and found["dataset"] is dataset and found["bundle"] is bundle
+    assert found["evaluation"] is report and found["table"] is frame
+    # a look-alike is not a model: the kind comes from the class, not from its attributes
+    assert find_outputs(_run_like(SimpleNamespace(module=1, architecture={}))) == {}
 
 
 def test_none_survives_pyside_dropping_its_references(qtbot):

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from workbench import events as E
+from workbench import ports
 from workbench.execution.context import CancelToken
 from workbench.execution.executor import Executor, RunResult
 from workbench.graph import Pipeline
@@ -288,16 +289,9 @@ class RunController(QObject):
         return entry["outputs"].get(port) if entry else None
 
     def columns_for(self, pipeline: Pipeline, node_id: str, input_port: str) -> list[str] | None:
-        """Column names of the table feeding ``node_id``'s ``input_port``, when it was computed already."""
+        """Column names of the value feeding ``node_id``'s ``input_port`` (its type's ``ports.columns_of``),
+        when it was computed already."""
         link = pipeline.input_links(node_id).get(input_port)
         if link is None:
             return None
-        value = self.cached_output(pipeline, link.source, link.source_port)
-        columns = getattr(value, "columns", None)
-        for attr in ("frame", "train"):
-            if columns is None:
-                columns = getattr(getattr(value, attr, None), "columns", None)
-        try:
-            return [str(c) for c in columns] if columns is not None else None
-        except TypeError:
-            return None
+        return ports.columns_of(self.cached_output(pipeline, link.source, link.source_port))

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench import ports
+
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
@@ -109,22 +111,9 @@ class FrameModel(QAbstractTableModel):
 
 
 def tables_in(value: Any, port: str) -> dict[str, Any]:
-    """Table-shaped things a node output carries: a DataFrame, a dataset's splits, a result's table."""
-    if value is None:
-        return {}
-    if hasattr(value, "iloc") and hasattr(value, "columns"):
-        return {port: value}
-    splits = getattr(value, "splits", None)
-    if callable(splits):
-        try:
-            return {f"{port} · {name}": frame for name, frame in splits().items()}
-        except Exception:  # noqa: BLE001 - a value that only looks like a dataset
-            return {}
-    for attr in ("table", "frame"):
-        inner = getattr(value, attr, None)
-        if hasattr(inner, "iloc"):
-            return {port: inner}
-    return {}
+    """The tables a node output carries (its type's ``ports.tables_of``: a DataFrame, a dataset's splits …),
+    named after the port ("dataset · train" when the value has several)."""
+    return {(f"{port} · {name}" if name else port): frame for name, frame in ports.tables_of(value).items()}
 
 
 class DataView(QWidget):

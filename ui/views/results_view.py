@@ -1,9 +1,9 @@
 """The results panel: metrics, confusion matrix, ROC curves, residuals, importance, rules; export and predict.
 
-It reads whatever the last run's outputs carry (duck-typed: an evaluation report has per-split figures, an
-importance report has rows, a surrogate has rules, a bundle has a manifest), so it needs no imports of the
-core's heavy modules until the user exports or predicts. Export and prediction run in a background thread
-and report back to ``@Slot`` methods here (in the GUI thread).
+It files the last run's outputs by their registered kind (``workbench.ports.kind_of``: model, dataset,
+evaluation, importance, surrogate, bundle …), so it needs no imports of the core's heavy modules until the
+user exports or predicts. Export and prediction run in a background thread and report back to ``@Slot``
+methods here (in the GUI thread).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from ui.views import result_plots as plots
 from ui.views.row_explain import RowExplainView
+from workbench import ports
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.parquet *.xlsx *.xls *.json *.jsonl);;All files (*)"
 
@@ -51,22 +52,14 @@ class Task(QObject):
 
 
 def find_outputs(result: Any) -> dict[str, Any]:
-    """The last run's model, dataset, evaluation/importance/surrogate reports and bundle (last one wins)."""
+    """The last run's outputs by kind: model, dataset, evaluation/importance/surrogate reports, bundle and any
+    other registered kind (``ports.kind_of``; the last of a kind wins)."""
     found: dict[str, Any] = {}
-    for node in getattr(result, "nodes", {}).values():
+    for node in result.nodes.values() if result is not None else ():
         for value in node.outputs.values():
-            if hasattr(value, "module") and hasattr(value, "architecture"):
-                found["model"] = value
-            elif callable(getattr(value, "splits", None)) and hasattr(value, "target"):
-                found["dataset"] = value
-            elif isinstance(getattr(value, "splits", None), dict) and hasattr(value, "classes"):
-                found["evaluation"] = value
-            elif hasattr(value, "baseline") and hasattr(value, "rows"):
-                found["importance"] = value
-            elif hasattr(value, "fidelity") and hasattr(value, "rules"):
-                found["surrogate"] = value
-            elif hasattr(value, "manifest") and hasattr(value, "path"):
-                found["bundle"] = value
+            kind = ports.kind_of(value)
+            if kind is not None:
+                found[kind] = value
     return found
 
 

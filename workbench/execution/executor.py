@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import events as E
-from workbench import paths
+from workbench import paths, ports
 from workbench.errors import RunCancelled, UserError
 from workbench.execution.context import CancelToken, NodeContext, RunContext
 from workbench.execution.rundir import RunFolder
@@ -410,6 +410,9 @@ class Executor:
             missing = [p.name for p in node_type.spec.outputs if not p.optional and p.name not in outputs]
             if missing:
                 raise RuntimeError(f"node produced no {', '.join(missing)}")
+            for port in node_type.spec.outputs:  # a value of another type than the port declares: one line
+                if port.name in outputs:
+                    ports.check_output(node_id, port.name, port.type, outputs[port.name], port.optional)
             result.outputs = dict(outputs)
             result.metrics = final_metrics or _metrics_from_outputs(outputs)
             for name, path in node_ctx.artifacts.items():
@@ -471,12 +474,11 @@ def _one_line(text: str) -> str:
 
 
 def _metrics_from_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Figures that outputs carry themselves (a trained model's metrics, an evaluation report's)."""
+    """Figures that outputs carry themselves (a trained model's metrics, a report's: ``ports.metrics_of``)."""
     found: dict[str, Any] = {}
     for value in outputs.values():
-        metrics = getattr(value, "metrics", None)
-        if isinstance(metrics, Mapping):
-            found.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool)})
+        metrics = ports.metrics_of(value)
+        found.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool)})
     return found
 
 

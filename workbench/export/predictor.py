@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench import ports
 from workbench.errors import UserError
 from workbench.export import predict_template as tpl
 
@@ -98,12 +99,15 @@ class Predictor:
 
     @classmethod
     def from_any(cls, value: Any) -> Predictor:
-        """What a MODEL input may carry: a TrainedModel, a Bundle (from deploy.export) or a bundle path."""
-        if hasattr(value, "module") and hasattr(value, "architecture"):
+        """What a MODEL input may carry, by its port type: a TrainedModel, a Bundle (from deploy.export) or a
+        bundle path."""
+        kind = ports.type_of(value)
+        if kind == ports.MODEL:
             return cls.from_model(value)
-        path = getattr(value, "path", value)
-        if isinstance(path, str | Path):
-            return cls.from_bundle(path)
+        if kind == ports.BUNDLE:
+            return cls.from_bundle(value.path)
+        if isinstance(value, str | Path):
+            return cls.from_bundle(value)
         raise UserError(f"model: expected a trained model or an exported bundle, got {type(value).__name__}")
 
     def features(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], dict[str, int]]:

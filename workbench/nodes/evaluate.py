@@ -7,23 +7,30 @@ reloaded from its safetensors weights (never pickle).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from workbench import params as P
+from workbench import ports
+from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
-from workbench.ports import DATASET, MODEL, REPORT, TABLE
+from workbench.ports import BUNDLE, DATASET, MODEL, REPORT, TABLE
 
 _MODEL_IN = PortSpec("model", MODEL, help="A trained model (or an exported bundle).")
 _DATASET_IN = PortSpec("dataset", DATASET, help="The dataset the model was trained on (its splits).")
 
 
 def trained_model(value: Any) -> Any:
-    """A TrainedModel from what a MODEL wire carries (a TrainedModel, or a Bundle from deploy.export)."""
-    if hasattr(value, "module") and hasattr(value, "architecture"):
+    """A TrainedModel from what a MODEL wire carries, by its port type: the model itself, or a Bundle from
+    deploy.export (or a bundle folder), reloaded from its safetensors weights."""
+    kind = ports.type_of(value)
+    if kind == MODEL:
         return value
+    if kind != BUNDLE and not isinstance(value, str | Path):
+        raise UserError(f"model: expected a trained model or an exported bundle, got {type(value).__name__}")
     from workbench.export.reader import load_trained_model
 
-    return load_trained_model(getattr(value, "path", value))
+    return load_trained_model(value.path if kind == BUNDLE else value)
 
 
 class EvaluateMetrics(NodeType):
