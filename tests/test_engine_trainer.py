@@ -200,7 +200,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_advice():
     inner, _ = build_model(default_spec(), (4,), 3, "multiclass")
     model = NaNAt(inner, at=7 + 5)  # 450 rows / 64 = 8 batches an epoch (the last has 2 rows)
     with pytest.raises(UserError) as err:
-        fit(model, TrainData(x, y, head="multiclass", n_classes=3), TrainConfig(epochs=3))
+        fit(model, TrainData(x, y, head="multiclass", n_classes=3), TrainConfig(epochs=3, batch_size=64))
     message = str(err.value)
     assert "epoch 2, batch 4 of 8" in message
     assert "lower lr" in message and "grad_clip" in message and "scale the inputs" in message
@@ -224,10 +224,12 @@ def test_out_of_memory_reports_batch_size_or_halves_and_continues():
         fit(
             OOMAbove(inner, 20),
             TrainData(x, y, head="multiclass", n_classes=3),
-            TrainConfig(epochs=1, device="cpu"),
+            TrainConfig(epochs=1, batch_size=64, device="cpu"),
         )
     messages = Messages()
-    config = TrainConfig(epochs=2, on_oom="halve", device="cpu")  # the messages name the device
+    config = TrainConfig(
+        epochs=2, batch_size=64, on_oom="halve", device="cpu"
+    )  # the messages name the device
     result = fit(OOMAbove(inner, 20), TrainData(x, y, head="multiclass", n_classes=3), config, [messages])
     assert result.metrics["batch_size"] == 16 and result.metrics["epochs_run"] == 2
     assert [m for m in messages.lines if "out of memory" in m] == [

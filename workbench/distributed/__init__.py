@@ -7,8 +7,8 @@ training job (the tensors it made, the architecture and the settings), train the
 step with it (gradients all-reduced by DDP), and go back to waiting until rank 0 says the run is over.
 
 Control messages travel as JSON through the rendezvous store, tensors through broadcasts: nothing on the
-wire is unpickled. Importing this package is cheap (no torch): the train node asks :func:`current` on every
-run.
+wire is unpickled. Importing this package is cheap (no torch). While a world is set, the engine's
+``trainer.train`` hands each fit to every process (``jobs.install``): the engine never imports this package.
 """
 
 from __future__ import annotations
@@ -40,5 +40,9 @@ def current() -> World | None:
 
 
 def set_current(world: World | None) -> None:
+    """Also routes the engine's training through every process while ``world`` is set (see jobs.install)."""
     global _current
     _current = world
+    from workbench.distributed.jobs import install  # torch is loaded by now: the world was made with it
+
+    install(world)

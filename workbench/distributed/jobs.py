@@ -33,6 +33,16 @@ def _early_stopping_specs(callbacks: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def install(world: World | None) -> None:
+    """Make the engine's ``train`` hand every fit to all processes while ``world`` is set (rank 0 runs the
+    pipeline; its train node calls ``workbench.engine.trainer.train`` without knowing of the world)."""
+    import functools
+
+    from workbench.engine import trainer
+
+    trainer.use_runner(None if world is None else functools.partial(fit_everywhere, world))
+
+
 def fit_everywhere(
     world: World,
     module: torch.nn.Module,
@@ -132,6 +142,7 @@ def _run_job(world: World, job: dict[str, Any], token: Any) -> None:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in job["config"].items() if k in known})
     config.device = str(world.device)
+    config.restore_best = False  # early stopping from the settings: only rank 0's weights are kept
     module = build_model_from_architecture(job["architecture"])
     frozen = set(job.get("frozen", []))
     for name, p in module.named_parameters():

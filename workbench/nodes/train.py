@@ -7,22 +7,18 @@ A thin adapter: it turns the dataset into tensors (``workbench.tabular``), build
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from workbench import params as P
+from workbench.engine.train_params import TRAIN_PARAMS, auto_batch_size, describe_auto
+from workbench.engine.train_params import default as setting_default
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import DATASET, HISTORY, MODEL, MODEL_SPEC
 
-# Auto epochs (epochs = 0), tuned on the tables in docs/examples.md ("Defaults against gradient boosting"):
-# stop after AUTO_PATIENCE epochs without a better validation loss, lower the lr by AUTO_LR_FACTOR after
-# AUTO_PLATEAU_PATIENCE of them, keep the best epoch's weights.
-AUTO_PATIENCE = 10
-AUTO_PLATEAU_PATIENCE = 3
-AUTO_LR_FACTOR = 0.3
-AUTO_MAX_EPOCHS = 200
+__all__ = ["AUTO_MAX_EPOCHS", "NODE_TYPES", "NodeReporter", "SupervisedTrain", "auto_batch_size"]
+
+AUTO_MAX_EPOCHS = setting_default("max_epochs")  # the cap of auto epochs (the spec holds the number)
 
 
 class SupervisedTrain(NodeType):
@@ -51,169 +47,18 @@ class SupervisedTrain(NodeType):
                 "history", HISTORY, help='Per-epoch losses and metrics: {"records": [...], "metrics": {...}}.'
             ),
         ),
-        params=(
-            P.Int(
-                "epochs",
-                0,
-                minimum=0,
-                maximum=100000,
-                help=(
-                    "Passes over the training data. 0 = auto: train until the validation loss has not improved "
-                    f"for {AUTO_PATIENCE} epochs (at most max_epochs), then keep the best epoch's weights."
-                ),
-            ),
-            P.Int(
-                "max_epochs",
-                AUTO_MAX_EPOCHS,
-                minimum=1,
-                maximum=100000,
-                visible_if={"epochs": 0},
-                help="Auto epochs only: the most passes over the training data.",
-            ),
-            P.Int(
-                "batch_size",
-                0,
-                minimum=0,
-                maximum=1 << 20,
-                help="Rows per optimiser step. 0 = auto: about 1/64 of the training rows, between 32 and 512.",
-            ),
-            P.Float("lr", 1e-3, minimum=1e-8, maximum=10.0, log_scale=True, label="Learning rate"),
-            P.Choice(
-                "optimizer",
-                "adam",
-                choices=("adam", "adamw", "sgd", "rmsprop"),
-                labels={"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"},
-            ),
-            P.Float("weight_decay", 0.0, minimum=0.0, maximum=1.0),
-            P.Float(
-                "momentum", 0.9, minimum=0.0, maximum=0.999, visible_if={"optimizer": ["sgd", "rmsprop"]}
-            ),
-            P.Bool("nesterov", False, visible_if={"optimizer": "sgd"}),
-            P.Choice(
-                "loss",
-                "auto",
-                choices=("auto", "cross_entropy", "bce", "mse", "mae", "huber"),
-                help="auto: cross-entropy for classes (binary cross-entropy for two), MSE for numbers.",
-            ),
-            P.Float(
-                "label_smoothing",
-                0.0,
-                minimum=0.0,
-                maximum=0.5,
-                visible_if={"loss": ["auto", "cross_entropy", "bce"]},
-            ),
-            P.Choice(
-                "class_weights",
-                "none",
-                choices=("none", "balanced", "custom"),
-                help="balanced: rare classes count more (n / (classes × count)).",
-            ),
-            P.Str(
-                "custom_class_weights",
-                "",
-                visible_if={"class_weights": "custom"},
-                placeholder="1, 2.5, 1",
-                help="One weight per class, in the order of the dataset's classes.",
-            ),
-            P.Choice(
-                "scheduler",
-                "auto",
-                choices=("auto", "none", "step", "cosine", "one_cycle", "plateau"),
-                help=(
-                    "How the learning rate changes during training. auto: with auto epochs, "
-                    f"×{AUTO_LR_FACTOR} after {AUTO_PLATEAU_PATIENCE} epochs without a better validation loss; "
-                    "otherwise constant."
-                ),
-            ),
-            P.Int(
-                "step_size", 10, minimum=1, visible_if={"scheduler": "step"}, help="Epochs between lr drops."
-            ),
-            P.Float(
-                "gamma",
-                0.1,
-                minimum=0.0,
-                maximum=1.0,
-                visible_if={"scheduler": ["step", "plateau"]},
-                help="Factor applied to the lr at each drop.",
-            ),
-            P.Float("grad_clip", 0.0, minimum=0.0, help="Clip the gradient norm to this value (0 = off)."),
-            P.Int("seed", 0, minimum=0, help="Same seed, same data, same device: same result."),
-            P.Bool(
-                "early_stopping",
-                False,
-                help=(
-                    "Stop when the monitored value stops improving. Auto epochs always stop this way "
-                    f"(validation loss, patience {AUTO_PATIENCE}, best weights kept); tick to choose yourself."
-                ),
-            ),
-            P.Choice(
-                "monitor",
-                "val_loss",
-                choices=("val_loss", "train_loss", "val_accuracy"),
-                visible_if={"early_stopping": True},
-            ),
-            P.Int(
-                "patience",
-                5,
-                minimum=1,
-                visible_if={"early_stopping": True},
-                help="Epochs without improvement.",
-            ),
-            P.Bool(
-                "restore_best",
-                True,
-                visible_if={"early_stopping": True},
-                help="End with the best epoch's weights.",
-            ),
-            P.Int(
-                "checkpoint_every", 0, minimum=0, help="Save a resumable checkpoint every N epochs (0 = off)."
-            ),
-            P.Path(
-                "resume_from",
-                "",
-                optional=True,
-                filters=("Checkpoint (*.pt)",),
-                help="Continue an earlier run from its checkpoint (same model and settings).",
-            ),
-            P.Str("device", "auto", help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps."),
-            P.Choice(
-                "precision",
-                "auto",
-                choices=("auto", "fp32", "bf16", "fp16"),
-                help="auto: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on the CPU.",
-            ),
-            P.Choice(
-                "on_oom",
-                "fail",
-                choices=("fail", "halve"),
-                label="On out of memory",
-                help="halve: halve the batch size and continue instead of stopping.",
-            ),
-            P.Bool(
-                "scale_target",
-                True,
-                label="Standardise target",
-                help="Regression only: learn the target in standard units (mean 0, std 1 on the training split), "
-                "then fold the scaling back into the output layer so predictions come out in original units.",
-            ),
-            P.Int(
-                "threads",
-                0,
-                minimum=0,
-                maximum=1024,
-                help="CPU threads (0 = all but one, left for the window).",
-            ),
-        ),
+        params=TRAIN_PARAMS,  # workbench/engine/train_params.py: also TrainConfig's fields and defaults
         summary=("epochs", "batch_size", "lr"),
         cacheable=True,
     )
 
     def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.engine import device as dev
-        from workbench.engine.callbacks import Checkpointer, EarlyStopping, StillImproving
+        from workbench.engine.callbacks import Checkpointer, StillImproving
         from workbench.engine.models import build_model, default_spec, head_for
+        from workbench.engine.target_scaling import TargetScaling
         from workbench.engine.trained import TrainedModel
-        from workbench.engine.trainer import TrainConfig, TrainData, fit
+        from workbench.engine.trainer import TrainConfig, TrainData, train
         from workbench.images.data import dataset_settings, image_splits, with_image_stats
         from workbench.tabular.auto import prepare_for_training
         from workbench.tabular.tensors import to_tensors
@@ -234,74 +79,41 @@ class SupervisedTrain(NodeType):
         y = splits.y_train
         head, n_outputs = head_for(splits.task, len(splits.classes), int(y.shape[1]) if y.dim() > 1 else 1)
         auto_epochs = params["epochs"] == 0
-        batch_size = params["batch_size"] or auto_batch_size(len(splits.x_train))
-        scheduler, gamma = params["scheduler"], params["gamma"]
-        if scheduler == "auto":
-            scheduler, gamma = ("plateau", AUTO_LR_FACTOR) if auto_epochs else ("none", gamma)
-        if auto_epochs or not params["batch_size"]:
-            ctx.log(_auto_line(auto_epochs, params, batch_size, len(splits.x_train), scheduler))
-        config = TrainConfig(
-            epochs=params["max_epochs"] if auto_epochs else params["epochs"],
-            batch_size=batch_size,
-            lr=params["lr"],
-            optimizer=params["optimizer"],
-            weight_decay=params["weight_decay"],
-            momentum=params["momentum"],
-            nesterov=params["nesterov"],
-            loss=params["loss"],
-            label_smoothing=params["label_smoothing"],
+        n_train = len(splits.x_train)
+        config = TrainConfig.from_params(
+            params,
             class_weights=_class_weights(params),
-            scheduler=scheduler,
-            step_size=params["step_size"],
-            gamma=gamma,
-            plateau_patience=AUTO_PLATEAU_PATIENCE,
-            grad_clip=params["grad_clip"],
-            seed=params["seed"],
             device=str(device),
-            precision=params["precision"],
-            threads=params["threads"],
-            on_oom=params["on_oom"],
             resume_from=str(ctx.resolve_path(params["resume_from"])) if params.get("resume_from") else None,
             val_batch_size=8192 if images is None else 256,
         )
+        auto_line = describe_auto(params, config.auto_choices(n_train), n_train)
+        if auto_line:
+            ctx.log(auto_line)
+        config = config.resolved(n_train)
         spec = spec or default_spec(tuple(splits.x_train.shape[1:]))
         if images is not None:
             spec = with_image_stats(spec, splits.images, ctx.log)
         dev.seed_everything(config.seed)  # same initial weights for the same seed
         module, architecture = build_model(spec, tuple(splits.x_train.shape[1:]), n_outputs, head)
-        n_test = len(splits.x_test) if splits.x_test is not None else 0
-        callbacks: list[Any] = [NodeReporter(ctx, n_test, auto_epochs=auto_epochs)]
-        if params["early_stopping"]:
-            callbacks.append(
-                EarlyStopping(params["monitor"], params["patience"], restore_best=params["restore_best"])
-            )
-        elif auto_epochs:
-            callbacks.append(EarlyStopping("val_loss", AUTO_PATIENCE, restore_best=True))
-        hint = StillImproving(advice=_advice(auto_epochs))
-        callbacks.append(hint)
-        if params["checkpoint_every"]:
-            callbacks.append(Checkpointer(ctx.node_dir / "checkpoints", params["checkpoint_every"]))
         y_val = splits.y_val
         scale = None
         if head == "regression" and params["scale_target"]:
-            scale = target_scaling(y)
+            scale = TargetScaling.fit(y)
             y, y_val = scale.forward(y), (scale.forward(y_val) if y_val is not None else None)
             ctx.log("target standardised for training; predictions are in the original units")
-            if scale.std.numel() == 1:
-                callbacks[0].mae_factor = float(scale.std.reshape(()))
+        n_test = len(splits.x_test) if splits.x_test is not None else 0
+        mae_factor = scale.mae_factor if scale is not None else 1.0
+        hint = StillImproving(advice=_advice(auto_epochs))
+        callbacks: list[Any] = [
+            NodeReporter(ctx, n_test, auto_epochs=auto_epochs, mae_factor=mae_factor),
+            hint,
+        ]
+        if params["checkpoint_every"]:
+            callbacks.append(Checkpointer(ctx.node_dir / "checkpoints", params["checkpoint_every"]))
         data = TrainData(splits.x_train, y, splits.x_val, y_val, head, len(splits.classes))
-        from workbench.distributed import current as current_world
-
-        world = current_world()  # one of several processes (workbench run --nproc N, torchrun): all train
-        try:
-            if world is None:
-                result = fit(module, data, config, callbacks, control=ctx.token, architecture=architecture)
-            else:
-                from workbench.distributed.jobs import fit_everywhere
-
-                result = fit_everywhere(
-                    world, module, data, config, callbacks, ctx.token, architecture, ctx.log
-                )
+        try:  # in this process, or on every process of a distributed run (workbench run --nproc N, torchrun)
+            result = train(module, data, config, callbacks, ctx.token, architecture, ctx.log)
         finally:
             if images is not None:
                 splits.close()
@@ -333,77 +145,6 @@ class SupervisedTrain(NodeType):
         return {"model": trained, "history": history}
 
 
-class TargetScaling:
-    """Standardises regression targets for training, then folds the inverse into the output layer.
-
-    Folding (W' = W·std, b' = b·std + mean) keeps the architecture unchanged, so the in-app model, the ONNX
-    export and the bundle all predict in original units with no extra step to forget.
-    """
-
-    def __init__(self, mean: Any, std: Any) -> None:
-        self.mean, self.std = mean, std
-
-    def forward(self, y: Any) -> Any:
-        return (y - self.mean.to(y.device)) / self.std.to(y.device)
-
-    def fold_into(self, module: Any) -> None:
-        import torch
-
-        head = getattr(module, "head", None)
-        if not isinstance(head, torch.nn.Linear):
-            raise RuntimeError("cannot fold target scaling: the model has no linear output layer 'head'")
-        mean, std = self.mean.to("cpu", torch.float32), self.std.to("cpu", torch.float32)
-        with torch.no_grad():
-            head.weight.mul_(std.unsqueeze(1))
-            head.bias.mul_(std).add_(mean)
-
-    def to_original_units(self, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
-        """MAE figures scale back exactly for one target; losses stay in standard units (said in the name)."""
-        if self.std.numel() != 1:
-            return
-        factor = float(self.std.reshape(()))
-        for record in [metrics, *history]:
-            for key in list(record):
-                if key.endswith("_mae") and isinstance(record[key], int | float):
-                    record[key] = record[key] * factor
-        metrics["target_scaled"] = True
-
-
-def target_scaling(y: Any) -> TargetScaling:
-    mean = y.mean(dim=0)
-    std = y.std(dim=0, unbiased=False).clamp_min(1e-12)
-    return TargetScaling(mean, std)
-
-
-def auto_batch_size(n_rows: int) -> int:
-    """About 1/64 of the training rows as a power of two, within 32..512.
-
-    Why: batch 64 gave a 240-row table 4 optimiser steps per epoch (penguins needed ~200 epochs to converge),
-    while 38,000 rows at batch 32 spent minutes per run on a CPU for no better model; see docs/examples.md.
-    """
-    if n_rows < 64:
-        return 32
-    return int(min(512, max(32, 2 ** round(math.log2(n_rows / 64)))))
-
-
-def _auto_line(
-    auto_epochs: bool, params: Mapping[str, Any], batch_size: int, n_rows: int, scheduler: str
-) -> str:
-    """One log line naming what the automatic settings chose, so a run's log says how it was trained."""
-    parts = []
-    if auto_epochs:
-        if params["early_stopping"]:
-            rule = f"until {params['monitor']} has not improved for {params['patience']} epochs"
-        else:
-            rule = f"until the validation loss has not improved for {AUTO_PATIENCE} epochs"
-        parts.append(f"training {rule} (at most {params['max_epochs']}), keeping the best weights")
-        if scheduler == "plateau" and params["scheduler"] == "auto":
-            parts.append(f"lr ×{AUTO_LR_FACTOR} after {AUTO_PLATEAU_PATIENCE} epochs without improvement")
-    if not params["batch_size"]:
-        parts.append(f"batch size {batch_size} for {n_rows:,} training rows")
-    return "auto: " + "; ".join(parts)
-
-
 def _advice(auto_epochs: bool) -> str:
     if auto_epochs:
         return "raise max_epochs (e.g. to {suggested})"
@@ -431,12 +172,19 @@ class NodeReporter:
 
     order = 50
 
-    def __init__(self, ctx: Any, n_test: int = 0, interval_s: float = 0.1, auto_epochs: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: Any,
+        n_test: int = 0,
+        interval_s: float = 0.1,
+        auto_epochs: bool = False,
+        mae_factor: float = 1.0,
+    ) -> None:
         from workbench.engine.callbacks import ProgressReporter
 
         self.ctx = ctx
         self.n_test = n_test
-        self.mae_factor = 1.0
+        self.mae_factor = mae_factor  # original units for MAE when the target was standardised
         self.auto_epochs = auto_epochs
         self.progress = ProgressReporter(ctx.progress, interval_s, open_ended=auto_epochs)
 
