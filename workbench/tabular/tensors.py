@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,15 +12,19 @@ from workbench.errors import UserError
 from workbench.tabular.chain import encode_labels, frame_matrix, make_windows, window_channels
 from workbench.tabular.dataset import CLASSIFICATION, Dataset, column_kind
 
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass
 class TensorSplits:
-    x_train: object
-    y_train: object
-    x_val: object
-    y_val: object
-    x_test: object
-    y_test: object
+    # A tensor, or a batch source that stands in for one (a streamed table's TrainStream; see TrainData).
+    x_train: Any
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
     feature_names: list[str]
     classes: list
     task: str
@@ -118,7 +123,12 @@ def to_tensors(dataset: Dataset, device: str = "cpu") -> TensorSplits:
     tensors = {name: torch.from_numpy(array).to(device) for name, array in arrays.items()}
     names = list(dataset.window["features_out"]) if dataset.window else list(dataset.features)
     return TensorSplits(
-        **tensors,
+        x_train=tensors["x_train"],
+        y_train=tensors["y_train"],
+        x_val=tensors["x_val"],
+        y_val=tensors["y_val"],
+        x_test=tensors["x_test"],
+        y_test=tensors["y_test"],
         feature_names=names,
         classes=list(dataset.classes),
         task=dataset.task,
