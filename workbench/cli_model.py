@@ -17,14 +17,26 @@ from workbench.errors import UserError
 def add_commands(subparsers: Any) -> None:
     """Register ``predict`` and ``export`` on the CLI's subparsers object."""
     predict = subparsers.add_parser(
-        "predict", help="predict a table (CSV, Parquet, Excel, JSON) with an exported bundle"
+        "predict",
+        help="predict a table (CSV, Parquet, Excel, JSON), or pictures with an image bundle, with an exported bundle",
     )
     predict.add_argument(
         "bundle", help="bundle folder (or its .zip) written by deploy.export / workbench export"
     )
-    predict.add_argument("input", help="table with the model's input columns")
+    predict.add_argument(
+        "input",
+        nargs="+",
+        help="table with the model's input columns; for an image bundle: picture files and/or folders",
+    )
     predict.add_argument("-o", "--output", required=True, help="predictions file (.csv or .parquet)")
     predict.add_argument("--proba", action="store_true", help="add class probability columns")
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="image bundles: classes per picture, most likely first (default 3, as the bundle's predict.py)",
+    )
     predict.add_argument(
         "--keep-columns",
         nargs="?",
@@ -49,7 +61,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """``workbench predict BUNDLE INPUT -o OUTPUT [--proba]``."""
+    """``workbench predict BUNDLE INPUT... -o OUTPUT [--proba] [--top-k K]``: a table, or pictures for an
+    image bundle."""
     from workbench.export.predict_template import parse_keep
     from workbench.export.predictor import Predictor, write_table
     from workbench.paths import check_output_file, describe_os_error
@@ -57,7 +70,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, "-o")  # before loading the model and reading the table
     predictor = Predictor.from_bundle(args.bundle)
-    frame = read_table(args.input)
+    if getattr(predictor, "kind", "table") == "image":
+        return _predict_pictures(predictor, args)
+    if args.top_k is not None:
+        raise UserError("--top-k: only for image bundles; this bundle predicts tables")
+    if len(args.input) != 1:
+        raise UserError(f"input: this bundle predicts one table, not {len(args.input)} files")
+    frame = read_table(args.input[0])
     result = predictor.predict(
         frame, proba=args.proba, keep=parse_keep(args.keep_columns), row_id=args.row_id
     )
@@ -68,6 +87,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except OSError as exc:  # a full disk, a folder that vanished: name the output, not a temp file
         raise UserError(f"-o: {describe_os_error(exc, args.output)}") from None
     print(f"{len(result.table):,} prediction(s) written to {path}")
+    return 0
+
+
+def _predict_pictures(predictor: Any, args: argparse.Namespace) -> int:
+    """An image bundle: picture files and folders → the CSV the bundle's own predict.py writes."""
+    from workbench.export.predictor import write_image_csv, write_table
+    from workbench.paths import describe_os_error
+
+    if args.keep_columns is not None or args.row_id:
+        raise UserError("--keep-columns/--row-id: only for table bundles; an image bundle writes each path")
+    top_k = 3 if args.top_k is None else args.top_k
+    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731 - predict.py's skip lines, as it prints them
+    result = predictor.predict_files(args.input, top_k=top_k, proba=args.proba, log=warn)
+    try:
+        if Path(args.output).suffix.lower() in (".csv", ".txt", ""):
+            path = write_image_csv(result.table, args.output)
+        else:
+            path = write_table(result.table, args.output)
+    except OSError as exc:
+        raise UserError(f"-o: {describe_os_error(exc, args.output)}") from None
+    skipped = len(result.notes)
+    print(f"{len(result.table):,} picture(s) classified" + (f", {skipped:,} skipped" if skipped else "")
+          + f"; predictions written to {path}")  # fmt: skip
     return 0
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from workbench import ports
 from workbench.errors import UserError
+from workbench.export import predict_images_template as tpl_images
 from workbench.export import predict_template as tpl
 
 try:  # pandas >= 3: a DataFrame straight from its blocks
@@ -61,6 +62,8 @@ class Predictor:
         from workbench.export.reader import LoadedBundle, open_bundle
 
         bundle = path if isinstance(path, LoadedBundle) else open_bundle(path)
+        if bundle.kind == "image":  # pictures in, not rows: same predict() contract, its own input checks
+            return ImagePredictor.from_bundle(bundle, threads)  # type: ignore[return-value]
         onnx_path = bundle.path / "model.onnx"
         label = bundle.source or bundle.path
         main = _runner(onnx_path, threads)
@@ -87,8 +90,11 @@ class Predictor:
 
     @classmethod
     def from_model(cls, model: Any) -> Predictor:
-        """An in-memory TrainedModel, run by torch on the CPU."""
+        """An in-memory TrainedModel, run by torch on the CPU (an image model: an ImagePredictor)."""
         import torch
+
+        if getattr(model, "images", None):
+            return ImagePredictor.from_model(model)  # type: ignore[return-value]
 
         from workbench.export.bundle import preprocessing_spec
 
@@ -172,6 +178,141 @@ class Predictor:
             for note in notes:
                 log(note)
         return PredictionResult(table, notes, unseen)
+
+
+class ImagePredictor:
+    """Pictures → classes with an image bundle (onnxruntime: the file a user ships) or an in-memory image model
+    (torch). Finding, decoding, probabilities and output columns are the bundle's own ``predict.py``
+    (``predict_images_template``), so ``workbench predict`` writes what that script writes."""
+
+    kind = "image"
+
+    def __init__(self, prep: dict[str, Any], run: Callable[[np.ndarray], np.ndarray], source: str) -> None:
+        self.prep = prep
+        self._run = run
+        self.source = source
+        self._keep: Any = None
+
+    @classmethod
+    def from_bundle(cls, bundle: Any, threads: int = 0) -> ImagePredictor:
+        """A checked image bundle (a LoadedBundle); model.onnx must take the uint8 pictures it describes."""
+        label = bundle.source or bundle.path
+        main = _runner(bundle.path / "model.onnx", threads, label)
+        session = main.session  # type: ignore[attr-defined]
+        try:
+            tpl.check_model_io(session, bundle.preprocessing, label)
+        except tpl.PredictError as exc:
+            raise UserError(str(exc)) from None
+        if session.get_inputs()[0].type != "tensor(uint8)":
+            raise UserError(f"bundle {label}: model.onnx does not take uint8 pictures; re-export the model")
+        predictor = cls(bundle.preprocessing, main, str(label))
+        predictor._keep = bundle
+        return predictor
+
+    @classmethod
+    def from_model(cls, model: Any) -> ImagePredictor:
+        """An in-memory image TrainedModel, run by torch on the CPU (pixels are normalised inside it)."""
+        import torch
+
+        from workbench.export.bundle import preprocessing_spec
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return model.predict_tensor(torch.from_numpy(x)).numpy()
+
+        return cls(preprocessing_spec(model), run, "trained model")
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.prep["labels"]["classes"])
+
+    def find(self, inputs: list[str | Path]) -> list[str]:
+        """Picture files among ``inputs`` (files as given, folders searched), as predict.py finds them."""
+        try:
+            paths = tpl_images.find_images([str(item) for item in inputs])
+        except tpl_images.PredictError as exc:
+            raise UserError(str(exc)) from None
+        if not paths:
+            raise UserError("no pictures found in " + ", ".join(str(item) for item in inputs))
+        return paths
+
+    def classify(
+        self, paths: list[str], warn: Callable[[str], None] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """(the paths that could be read, their class probabilities in the order of ``classes``)."""
+        return tpl_images.classify(self.prep, list(paths), self._run, warn)
+
+    def predict_files(
+        self,
+        inputs: list[str | Path],
+        top_k: int = 3,
+        proba: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> PredictionResult:
+        """predict.py's table for picture files and folders: path, the ``top_k`` classes with probabilities
+        (and ``proba_<class>``); unreadable pictures are skipped with a note each."""
+        if top_k < 1:
+            raise UserError("--top-k must be at least 1")
+        notes: list[str] = []
+        kept, probabilities = self.classify(self.find(inputs), notes.append)
+        if not kept:
+            raise UserError("none of the pictures could be read" + (f" ({notes[0]})" if notes else ""))
+        if log:
+            for note in notes:
+                log(note)
+        columns = tpl_images.rows(kept, probabilities, self.classes, top_k, proba)
+        return PredictionResult(pd.DataFrame(columns), notes)
+
+    def predict(
+        self,
+        frame: pd.DataFrame,
+        proba: bool = False,
+        log: Callable[[str], None] | None = None,
+        keep: list[str] | None = None,
+        row_id: bool = False,
+    ) -> PredictionResult:
+        """One prediction per row of a table naming picture files in the bundle's image column (``path``):
+        ``prediction``, ``probability`` (+ ``proba_<class>``), as the table predictor's contract."""
+        column = str(self.prep["image"].get("column", "path"))
+        if column not in frame.columns:
+            shown = ", ".join(map(str, list(frame.columns)[:30]))
+            raise UserError(f"input lacks column {column!r} naming the picture files; columns: {shown}")
+        values = frame[column].tolist()
+        bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise UserError(f"column {column!r}: row {bad[0] + 1} names no picture file")
+        notes: list[str] = []
+        kept, probabilities = self.classify(values, notes.append)
+        if len(kept) != len(values):
+            raise UserError(f"{len(values) - len(kept)} picture(s) could not be read; {notes[0]}")
+        columns = tpl_images.rows(kept, probabilities, self.classes, 1, proba)
+        del columns["path"]
+        table = pd.DataFrame(columns)
+        if keep is not None or row_id:
+            try:
+                table = tpl.with_kept(table, frame, keep, row_id)
+            except tpl.PredictError as exc:
+                raise UserError(str(exc)) from None
+        return PredictionResult(table, [])
+
+
+def write_image_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """An image prediction table as CSV, written by predict.py's own writer (byte-identical output) to a
+    temporary file beside ``path`` that replaces it only when complete."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        tpl_images.write_csv(name, {str(c): table[c].tolist() for c in table.columns})
+        os.chmod(name, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp's file is 0600
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _runner(onnx_path: Path, threads: int, label: Any = None) -> Callable[[np.ndarray], np.ndarray]:
