@@ -1,8 +1,9 @@
 """``workbench --self-test [PIPELINE] [--set NODE.PARAM=VALUE ...]``: the real app, offscreen, end to end.
 
 Opens the main window, loads the pipeline (default: the quick start), runs it with training while a 10 ms
-GUI timer measures event-loop stalls, exports a bundle from the Results panel, predicts a table with it and
-exits 0. The last stdout line is one JSON object (figures and every step's outcome); the exit code is 1 if
+GUI timer measures event-loop stalls, exports a bundle from the Results panel, predicts a table with it (for
+an image pipeline such as digits_images: the table of picture paths, so the image bundle classifies the
+pictures) and exits 0. The last stdout line is one JSON object (figures and every step's outcome); the exit code is 1 if
 any step failed. The installer runs it on the frozen app; ``--set train.epochs=300`` makes the stall and
 throughput figures cover a few seconds of training instead of a tenth of one.
 """
@@ -302,7 +303,8 @@ def _sweep(window: Any, trials: int, train_nodes: set[str], left: Callable[[], f
 
 
 def _prediction_input(result: Any, dataset: Any, out: Path) -> Path:
-    """A raw table to predict: the pipeline's first read table without its target column, as CSV."""
+    """A raw table to predict: the pipeline's first read table without its target column, as CSV (data.images:
+    the picture paths, which an image bundle's predictor reads)."""
     frame = None
     for node in result.nodes.values():
         value = node.outputs.get("table")
