@@ -7,7 +7,9 @@ probabilities. Baseline: ``session.run`` of the same model.onnx on the already-n
 faster of a session with ``--threads`` and one with 1 thread (the predictor itself runs small batches on one
 thread; the baseline gets the same choice). Spinning is off on every session. Goal: ≥ 0.5× at 1024.
 The last columns split one predictor call (best of many) into input checks + preprocessing, onnxruntime, and
-labels/probabilities/output table, in microseconds.
+labels/probabilities/output table, in microseconds. "paired" is the median over calls made in turn (ours, then
+raw onnxruntime on the faster session, repeated) of raw time / our time: the figure to trust on a shared
+machine, where other work slows the two rate measurements taken seconds apart by different amounts.
 
     .venv/bin/python benchmarks/bench_predict.py [--threads 2] [--seconds 2] [--batches 1,1024,65536]
 """
@@ -36,6 +38,22 @@ def rate(fn, rows: int, seconds: float) -> float:  # noqa: ANN001
             calls += 1
         best = max(best, calls * rows / elapsed)
     return best
+
+
+def paired(ours, base, seconds: float) -> float:  # noqa: ANN001
+    """Median of base time / our time over calls made in turn (each pair sees the same machine load)."""
+    ours()
+    base()
+    ratios = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(ratios) < 5:
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        base()
+        t2 = time.perf_counter()
+        ratios.append((t2 - t1) / (t1 - t0))
+    return float(np.median(ratios))
 
 
 def stages(predictor, frame, repeat: int = 7) -> tuple[float, float, float]:  # noqa: ANN001
@@ -100,16 +118,22 @@ def main() -> None:
         )
         print(
             f"{'batch':>6} {'predictor rows/s':>18} {'raw ORT rows/s':>16} {'ratio':>7}"
-            f" {'prep µs':>9} {'ORT µs':>9} {'output µs':>9}"
+            f" {'paired':>7} {'prep µs':>9} {'ORT µs':>9} {'output µs':>9}"
         )
         for batch in [int(b) for b in args.batches.split(",")]:
             frame = raw.sample(batch, replace=batch > len(raw), random_state=0).reset_index(drop=True)
             x = np.ascontiguousarray(predictor.features(frame)[0])
             ours = rate(lambda f=frame: predictor.predict(f, proba=True), batch, args.seconds)
-            base = max(rate(lambda a=x, s=s: s.run(None, {name: a}), batch, args.seconds) for s in sessions)
+            rates = [rate(lambda a=x, s=s: s.run(None, {name: a}), batch, args.seconds) for s in sessions]
+            base, fastest = max(zip(rates, sessions, strict=True), key=lambda pair: pair[0])
+            pair = paired(
+                lambda f=frame: predictor.predict(f, proba=True),
+                lambda a=x, s=fastest: s.run(None, {name: a}),
+                args.seconds,
+            )
             prep, ort, output = stages(predictor, frame)
             print(
-                f"{batch:>6} {ours:>18,.0f} {base:>16,.0f} {ours / base:>7.3f}"
+                f"{batch:>6} {ours:>18,.0f} {base:>16,.0f} {ours / base:>7.3f} {pair:>7.3f}"
                 f" {prep:>9,.0f} {ort:>9,.0f} {output:>9,.0f}"
             )
 

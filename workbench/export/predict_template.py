@@ -39,6 +39,7 @@ _DATE_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}  # p
 _TRUE = {"true", "1", "1.0", "yes", "y", "t"}
 _FALSE = {"false", "0", "0.0", "no", "n", "f"}
 BLOCK_CELLS = 1 << 22  # cells in one 2-D block of a step over many columns (32 MB of float64)
+UNION_ROWS = 8192  # from this many rows, each Arrow text column is looked up on its own (``Step._slots``)
 _JSON_LIMIT = 512 << 20  # bytes; preprocessing.json of a 100k-category vocabulary is a few MB
 
 
@@ -716,9 +717,12 @@ class Step:
         env.update((name, mask.astype(np.float32)) for name, mask in flags)
 
     def _slots(self, env: dict, n: int) -> list:
-        """The slot of each row, per encoded column."""
+        """The slot of each row, per encoded column. Small batches of Arrow text look all their columns up in
+        one pass (one fixed cost); from ``UNION_ROWS`` rows each column has its own, smaller, lookup (65,536
+        rows x 4 columns: ~3.0 vs ~4.3 ms, no concatenation and no remapping)."""
         values = [column(env, name) for name, _, _ in self.encodings]
-        arrows = [a for a in (_arrow_text(v) for v in values) if a is not None] if len(values) > 1 else []
+        union = len(values) > 1 and n < UNION_ROWS
+        arrows = [a for a in (_arrow_text(v) for v in values) if a is not None] if union else []
         if len(arrows) == len(values) and len({a.type for a in arrows}) == 1:
             import pyarrow as pa
 
@@ -744,7 +748,11 @@ class Step:
         size = max(1, BLOCK_CELLS // max(n, 1))
         for start in range(0, len(names), size):
             chunk = names[start : start + size]
-            block = np.array([_floats(column(env, name), np.float32) for name in chunk], dtype=np.float32)
+            block = np.empty((len(chunk), n), dtype=np.float32)
+            for row, name in enumerate(chunk):  # one cast per column, straight into the block
+                values = column(env, name)
+                plain = isinstance(values, np.ndarray) and values.dtype.kind in "fiub"
+                block[row] = values if plain else _floats(values, np.float32)
             block -= self.centers[start : start + size]
             block *= self.factors[start : start + size]
             env.update((name, (block, row)) for row, name in enumerate(chunk))
@@ -782,7 +790,7 @@ class Steps:
         last = steps[-1] if steps else None
         self.window = window or (last if last is not None and last["op"] == "window" else None)
         self.needed = required_columns(steps, features)
-        self._starts: dict = {}  # rows → flat offset of each output row
+        self._starts: np.ndarray | None = None  # flat offset of each output row (``_row_starts``)
 
     def run(self, env: dict, n: int, stats: dict) -> dict:
         """Apply every step to ``env`` (column name → array), in place."""
@@ -817,36 +825,35 @@ class Steps:
                 single.append((index, value, name))
         write_columns(out, single)
         finite = not single or bool(np.isfinite(out[:, [index for index, _, _ in single]].sum()))
-        hots = []
+        n, width = out.shape
         for source, rows, cols in sources.values():
-            if type(source) is OneHot:
-                hots.append((source, rows, cols))
+            if type(source) is OneHot:  # a 1 in the column of each row's slot
+                if rows == list(range(source.width)) and cols == list(range(cols[0], cols[0] + len(cols))):
+                    starts = self._row_starts(n, width)
+                    out.reshape(-1)[cols[0] :][source.slots + starts] = 1.0  # the group's columns in order
+                else:  # some of the group's columns were dropped, replaced or moved by a later step
+                    where = np.full(source.width, -1, dtype=np.int64)
+                    where[rows] = cols
+                    target = where[source.slots]
+                    keep = target >= 0
+                    out.reshape(-1)[self._row_starts(n, width)[keep] + target[keep]] = 1.0
                 continue
-            start = 0
-            for end in range(1, len(rows) + 1):  # runs of neighbouring columns: a slice is cheaper to write
-                if end == len(rows) or rows[end] != rows[end - 1] + 1 or cols[end] != cols[end - 1] + 1:
-                    out[:, cols[start] : cols[end - 1] + 1] = source[rows[start] : rows[end - 1] + 1].T
-                    start = end
-            if source.dtype != np.float32 or len(rows) != len(source):  # a number beyond float32's range
+            whole = rows == list(range(len(source)))
+            out[:, cols] = (
+                source if whole else source[rows]
+            ).T  # one fancy write (runs of slices: no faster)
+            if source.dtype != np.float32 or not whole:  # a number beyond float32's range
                 finite = finite and bool(np.isfinite(out[:, cols].sum()))  # is infinite once written
             else:
                 finite = finite and bool(np.isfinite(source.sum()))
-        if hots:
-            n, width = out.shape
-            starts = self._starts.get(n)
-            if starts is None:
-                starts = self._starts[n] = np.arange(0, n * width, width, dtype=np.int64)
-            for hot, slots, cols in hots:  # a 1 in the column of each row's slot
-                where = np.full(hot.width, -1, dtype=np.int64)
-                where[slots] = cols
-                target = where[hot.slots]
-                if len(slots) == hot.width:
-                    target += starts
-                    out.reshape(-1)[target] = 1.0
-                else:  # some of the group's columns were dropped or replaced by a later step
-                    keep = target >= 0
-                    out.reshape(-1)[starts[keep] + target[keep]] = 1.0
         return finite
+
+    def _row_starts(self, n: int, width: int) -> np.ndarray:
+        """The flat offset of each row of an (n, width) array (the last size asked kept)."""
+        found = self._starts
+        if found is None or found.shape[0] != n or (n > 1 and found[1] != width):
+            found = self._starts = np.arange(0, n * width, width, dtype=np.int64)
+        return found
 
 
 def _numbers(values, name: str) -> np.ndarray:  # noqa: ANN001
