@@ -213,3 +213,37 @@ def test_bad_weight_files_are_one_line_naming_the_file_and_the_first_keys(tmp_pa
         build_model(ModelSpec("pretrained", {"source": str(wrong)}), shape, 2, "binary")
     with pytest.raises(UserError, match="holds ResNet weights, for pictures"):
         build_model(ModelSpec("pretrained", {"source": str(wrong)}), (8,), 2, "binary")
+
+
+def test_an_unfreezing_run_resumes_from_its_checkpoint(bundle: Path, tmp_path: Path) -> None:
+    from workbench.engine.callbacks import Checkpointer
+    from workbench.engine.device import seed_everything
+    from workbench.engine.trainer import TrainConfig, TrainData, fit
+
+    g = torch.Generator().manual_seed(3)
+    x, y = (
+        torch.randint(0, 256, (48, 12, 12, 1), generator=g).float(),
+        torch.randint(0, 3, (48,), generator=g),
+    )
+    data = TrainData(x[:40], y[:40], x[40:], y[40:], "multiclass", 3)
+    spec = ModelSpec("pretrained", {"source": str(bundle), "unfreeze_after": 1})
+    saved = load_file(str(bundle / "weights.safetensors"))
+    seed_everything(0)
+    module, arch = build_model(spec, (12, 12, 1), 3, "multiclass")
+    fit(
+        module,
+        data,
+        TrainConfig(epochs=1, batch_size=8),
+        [Checkpointer(tmp_path / "ckpt")],
+        architecture=arch,
+    )
+    assert torch.equal(module.state_dict()["body.0.weight"], saved["body.0.weight"])  # still frozen
+    seed_everything(0)
+    module, arch = build_model(spec, (12, 12, 1), 3, "multiclass")
+    config = TrainConfig(epochs=2, batch_size=8, resume_from=str(tmp_path / "ckpt" / "last.pt"))
+    result = fit(module, data, config, architecture=arch)
+    assert [r["epoch"] for r in result.history] == [1, 2] and result.metrics["trainable_parameters"] == sum(
+        p.numel() for p in module.parameters()
+    )
+    assert not torch.equal(module.state_dict()["body.0.weight"], saved["body.0.weight"])  # learned in epoch 2
+    assert module.frozen_layers == [] and all(p.requires_grad for p in module.parameters())
