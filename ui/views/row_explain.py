@@ -119,6 +119,7 @@ class RowExplainView(QWidget):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" beside a logit reads as a unit
         self.plot.addItem(pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#94a3b8")))
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7)
         self.plot.addItem(self.bars)
