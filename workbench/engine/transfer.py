@@ -251,13 +251,15 @@ def build_pretrained(
             f"source: {path} does not exist; choose an exported bundle folder, a checkpoint (.pt) or a weights "
             "file (.safetensors)"
         )
-    if _bundle_folder(path) is None and not _is_checkpoint(data := _read_file(path)):
+    if _bundle_folder(path) is not None:
+        module, arch = load_pretrained(path)
+    elif _is_checkpoint(data := _read_file(path)):
+        module, arch = _from_checkpoint(data, path)
+    else:  # a user's weights file: the architecture comes from its names and this data
         module, arch = _from_weights(weights_state(data, path), path, list(input_shape), n_outputs, head)
         fresh = tuple(arch.get("fresh_layers", ()))
-    else:
-        module, arch = load_pretrained(path)
-        if arch.get("kind") in _IMAGE_KINDS:
-            module, arch = _fit_picture_size(module, arch, list(input_shape), path)
+    if arch.get("kind") in _IMAGE_KINDS:
+        module, arch = _fit_picture_size(module, arch, list(input_shape), path)
     if list(arch["input_shape"]) != list(input_shape):
         raise UserError(
             f"source: the pretrained model expects inputs of shape {arch['input_shape']} but this dataset gives "
