@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.export.target import file_sha256
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 TOLERANCE = 1e-4  # absolute part, in output units (logits for classes)
 RTOL = 1e-5  # relative part, against the output's own scale
@@ -108,7 +112,7 @@ class ParityResult:
         }
 
 
-def ort_session(onnx_path: str | Path, threads: int = 0):  # noqa: ANN201 - onnxruntime type, imported lazily
+def ort_session(onnx_path: str | Path, threads: int = 0) -> onnxruntime.InferenceSession:
     """An onnxruntime CPU session whose idle threads do not spin."""
     import onnxruntime as ort
 
