@@ -1,5 +1,5 @@
 """The training settings: one list of parameter specs that is both the ``train.supervised`` node's parameters
-and the source of :class:`~workbench.engine.trainer.TrainConfig`'s fields and defaults.
+and the source of :class:`TrainConfig`'s fields and defaults (``workbench.engine.trainer`` re-exports it).
 
 No torch here (the node catalog reads the specs before torch is imported). The automatic choices
 (``epochs = 0``, ``batch_size = 0``, ``scheduler = auto``) are made by :func:`resolve_auto`, which the
@@ -8,8 +8,10 @@ trainer applies, so a script calling ``fit`` gets what the node gets.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workbench import params as P
@@ -227,3 +229,72 @@ def describe_auto(values: Mapping[str, Any], changes: Mapping[str, Any], n_rows:
     if "batch_size" in changes:
         parts.append(f"batch size {changes['batch_size']} for {n_rows:,} training rows")
     return "auto: " + "; ".join(parts) if parts else ""
+
+
+@dataclass
+class TrainConfig:
+    """Everything the loop needs to know. The fields named like the ``train.supervised`` parameters take their
+    defaults from :data:`TRAIN_PARAMS` (the one place they are written); 0 and
+    ``auto`` are chosen by :meth:`resolved` when ``fit`` starts. The rest are the engine's own knobs."""
+
+    epochs: int = default("epochs")  # 0 = auto: at most max_epochs, early stopping on the validation loss
+    max_epochs: int = default("max_epochs")
+    batch_size: int = default("batch_size")  # 0 = auto: from the number of training rows
+    lr: float = default("lr")
+    optimizer: str = default("optimizer")
+    weight_decay: float = default("weight_decay")
+    momentum: float = default("momentum")
+    nesterov: bool = default("nesterov")
+    fused: bool | None = None  # None: fused kernels where the optimiser and device support them
+    loss: str = default("loss")
+    label_smoothing: float = default("label_smoothing")
+    class_weights: str | Sequence[float] | None = default("class_weights")  # none, balanced, or per class
+    scheduler: str = default("scheduler")
+    step_size: int = default("step_size")
+    gamma: float = default("gamma")
+    plateau_patience: int = AUTO_PLATEAU_PATIENCE
+    grad_clip: float = default("grad_clip")  # max gradient norm; 0 = off
+    seed: int | None = default("seed")
+    early_stopping: bool = default("early_stopping")  # with monitor/patience/restore_best: fit adds it
+    monitor: str = default("monitor")
+    patience: int = default("patience")
+    restore_best: bool = default("restore_best")
+    device: str = default("device")
+    precision: str = default("precision")
+    threads: int = default("threads")  # >0 that many; 0 leave one core for the GUI; <0 leave torch's alone
+    on_oom: str = default("on_oom")  # fail | halve
+    resume_from: str | None = default("resume_from") or None
+    freeze_gc: bool = True
+    read_every: int = 16  # batches between looks at the clock (a device read happens at most every interval)
+    progress_interval_s: float = 0.1
+    val_batch_size: int = 8192
+    permute_limit_bytes: int = 1 << 30  # permute the whole split per epoch below this size, else gather
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **engine: Any) -> TrainConfig:
+        """The config for resolved ``train.supervised`` parameters (same names), plus engine-only fields."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in params.items() if k in names}
+        if values.get("resume_from") == "":
+            values["resume_from"] = None
+        return cls(**{**values, **engine})
+
+    def auto_choices(self, n_train: int) -> dict[str, Any]:
+        """The settings :meth:`resolved` would change for ``n_train`` rows (for a log line)."""
+        return resolve_auto(dataclasses.asdict(self), n_train)
+
+    def resolved(self, n_train: int) -> TrainConfig:
+        """Every automatic setting chosen for ``n_train`` training rows; resolving again changes nothing."""
+        changes = self.auto_choices(n_train)
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def _check_fields() -> None:
+    """Every training parameter the node has is a TrainConfig field (or named node-only): no silent drop."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    missing = [s.name for s in TRAIN_PARAMS if s.name not in fields and s.name not in NODE_ONLY]
+    if missing:
+        raise RuntimeError(f"TrainConfig lacks training parameters {missing}")
+
+
+_check_fields()

@@ -10,10 +10,9 @@ checkpoints — is a callback.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,8 +31,7 @@ from workbench.engine.objectives import (  # noqa: F401 - re-exported for caller
     make_optimizer,
     make_scheduler,
 )
-from workbench.engine.train_params import AUTO_PLATEAU_PATIENCE, NODE_ONLY, TRAIN_PARAMS, resolve_auto
-from workbench.engine.train_params import default as _default
+from workbench.engine.train_params import TrainConfig  # noqa: F401 - re-exported: the loop's settings
 from workbench.errors import UserError
 
 OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -66,75 +64,6 @@ class TrainData:
     y_val: torch.Tensor | None = None
     head: str = "multiclass"
     n_classes: int = 0
-
-
-@dataclass
-class TrainConfig:
-    """Everything the loop needs to know. The fields named like the ``train.supervised`` parameters take their
-    defaults from those specs (workbench/engine/train_params.py, the one place they are written); 0 and
-    ``auto`` are chosen by :meth:`resolved` when ``fit`` starts. The rest are the engine's own knobs."""
-
-    epochs: int = _default("epochs")  # 0 = auto: at most max_epochs, early stopping on the validation loss
-    max_epochs: int = _default("max_epochs")
-    batch_size: int = _default("batch_size")  # 0 = auto: from the number of training rows
-    lr: float = _default("lr")
-    optimizer: str = _default("optimizer")
-    weight_decay: float = _default("weight_decay")
-    momentum: float = _default("momentum")
-    nesterov: bool = _default("nesterov")
-    fused: bool | None = None  # None: fused kernels where the optimiser and device support them
-    loss: str = _default("loss")
-    label_smoothing: float = _default("label_smoothing")
-    class_weights: str | Sequence[float] | None = _default("class_weights")  # none, balanced, or per class
-    scheduler: str = _default("scheduler")
-    step_size: int = _default("step_size")
-    gamma: float = _default("gamma")
-    plateau_patience: int = AUTO_PLATEAU_PATIENCE
-    grad_clip: float = _default("grad_clip")  # max gradient norm; 0 = off
-    seed: int | None = _default("seed")
-    early_stopping: bool = _default("early_stopping")  # with monitor/patience/restore_best: fit adds it
-    monitor: str = _default("monitor")
-    patience: int = _default("patience")
-    restore_best: bool = _default("restore_best")
-    device: str = _default("device")
-    precision: str = _default("precision")
-    threads: int = _default("threads")  # >0 that many; 0 leave one core for the GUI; <0 leave torch's alone
-    on_oom: str = _default("on_oom")  # fail | halve
-    resume_from: str | None = _default("resume_from") or None
-    freeze_gc: bool = True
-    read_every: int = 16  # batches between looks at the clock (a device read happens at most every interval)
-    progress_interval_s: float = 0.1
-    val_batch_size: int = 8192
-    permute_limit_bytes: int = 1 << 30  # permute the whole split per epoch below this size, else gather
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any], **engine: Any) -> TrainConfig:
-        """The config for resolved ``train.supervised`` parameters (same names), plus engine-only fields."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in params.items() if k in names}
-        if values.get("resume_from") == "":
-            values["resume_from"] = None
-        return cls(**{**values, **engine})
-
-    def auto_choices(self, n_train: int) -> dict[str, Any]:
-        """The settings :meth:`resolved` would change for ``n_train`` rows (for a log line)."""
-        return resolve_auto(dataclasses.asdict(self), n_train)
-
-    def resolved(self, n_train: int) -> TrainConfig:
-        """Every automatic setting chosen for ``n_train`` training rows; resolving again changes nothing."""
-        changes = self.auto_choices(n_train)
-        return dataclasses.replace(self, **changes) if changes else self
-
-
-def _check_fields() -> None:
-    """Every training parameter the node has is a TrainConfig field (or named node-only): no silent drop."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    missing = [s.name for s in TRAIN_PARAMS if s.name not in fields and s.name not in NODE_ONLY]
-    if missing:
-        raise RuntimeError(f"TrainConfig lacks training parameters {missing}")
-
-
-_check_fields()
 
 
 class TrainState:
