@@ -6,7 +6,7 @@ nothing of graphs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,8 +102,9 @@ class NodeType:
         """
         return {}
 
-    def fingerprint_extra(self, params: Mapping[str, Any], resolve_path: Any) -> str:
-        """Extra cache-key material, e.g. a source file's size and mtime. Empty for pure nodes."""
+    def fingerprint_extra(self, params: Mapping[str, Any], resolve_path: Callable[[str | Path], Path]) -> str:
+        """Extra cache-key material, e.g. a source file's size and mtime. Empty for pure nodes.
+        ``resolve_path`` finds a file the node reads (as ``NodeContext.resolve_path``) or raises UserError."""
         return ""
 
     def migrate_params(self, version: int, params: dict[str, Any]) -> dict[str, Any]:
