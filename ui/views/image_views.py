@@ -9,6 +9,7 @@ thread (a generation counter drops answers to questions nobody asks any more), w
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,18 +45,44 @@ def to_pixmap(pixels: np.ndarray, side: int = THUMB) -> QPixmap:
                                            Qt.TransformationMode.FastTransformation)  # fmt: skip
 
 
+class _Postman(QObject):
+    """Carries finished jobs to the GUI thread. One, made in the GUI thread and never deleted: the worker
+    threads reference only it, never a view's QObject, so a view closed while its job runs is never released
+    by the worker (Shiboken would defer that C++ deletion to the main thread)."""
+
+    delivered = Signal(object, int, object)  # weakref to a _Jobs, job number, result
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered.connect(self._deliver)
+
+    @Slot(object, int, object)
+    def _deliver(self, target: Any, number: int, result: object) -> None:
+        jobs = target()
+        if jobs is None:
+            return
+        try:
+            jobs.deliver(number, result)
+        except RuntimeError:  # the view was deleted (its C++ half) while the job ran
+            pass
+
+
+_POSTMAN: list[_Postman] = []
+
+
 class _Jobs(QObject):
     """Runs ``work()`` in a thread and hands its result to ``on_done`` in the GUI thread, newest job only."""
-
-    done = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.generation = 0
         self._callbacks: dict[int, Callable[[Any], None]] = {}
-        self.done.connect(self._deliver)
 
     def start(self, work: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        """Call from the GUI thread; ``work`` must not hold Qt objects (it runs, and is dropped, in a worker)."""
+        if not _POSTMAN:
+            _POSTMAN.append(_Postman())
+        postman, target = _POSTMAN[0], weakref.ref(self)
         self.generation += 1
         number = self.generation
         self._callbacks = {number: on_done}
@@ -65,12 +92,11 @@ class _Jobs(QObject):
                 result: Any = work()
             except Exception as exc:  # noqa: BLE001 - shown in the view, never a crash
                 result = exc
-            self.done.emit(number, result)
+            postman.delivered.emit(target, number, result)
 
         threading.Thread(target=run, name="images-view", daemon=True).start()
 
-    @Slot(int, object)
-    def _deliver(self, number: int, result: object) -> None:
+    def deliver(self, number: int, result: object) -> None:
         callback = self._callbacks.pop(number, None)
         if callback is not None and number == self.generation:
             callback(result)
@@ -278,11 +304,8 @@ class MistakesGallery(QWidget):
                       for _, r in wrong.iterrows()]  # fmt: skip
         wrong = wrong.assign(confidence=confidence).sort_values("confidence", ascending=False, kind="stable")
         self.rows = wrong.head(MAX_MISTAKES).to_dict("records")
-        what = "mistakes" if cell is None else f"{cell[0]} taken for {cell[1] or 'another class'}"
-        if cell is not None and cell[0] == cell[1]:
-            what = f"{cell[0]} recognised as {cell[0]}"
         self.title.setText(
-            f"{len(wrong):,} {what} among {len(test):,} test pictures"
+            f"{_what(len(wrong), cell)} among {len(test):,} test pictures"
             + (f"; the {len(self.rows)} most confident shown, click one to explain it" if self.rows else "")
         )
         settings = getattr(model, "images", None) or {"channels": 3}
@@ -347,6 +370,16 @@ class MistakesGallery(QWidget):
         )
 
 
+def _what(n: int, cell: tuple[str, str | None] | None) -> str:
+    """'3 mistakes', "2 pictures of '8' taken for '3'", "27 pictures of '0' recognised as '0'"."""
+    if cell is None:
+        return f"{n:,} mistake{'' if n == 1 else 's'}"
+    pictures = f"{n:,} picture{'' if n == 1 else 's'} of '{cell[0]}'"
+    if cell[1] is None:
+        return f"{pictures} taken for another class"
+    return f"{pictures} {'recognised as' if cell[0] == cell[1] else 'taken for'} '{cell[1]}'"
+
+
 class ImagesPanel(QTabWidget):
     """Pictures, Augmentation, Mistakes (with accuracy per class) and Try an image tabs; ``ui.panels``
     feeds it."""
@@ -359,7 +392,7 @@ class ImagesPanel(QTabWidget):
         self.augment = AugmentPreview()
         self.mistakes = MistakesGallery()
         self.classes = ClassAccuracy()
-        self.classes.class_clicked.connect(lambda label: self.mistakes.show_cell(label, None))
+        self.classes.class_clicked.connect(self._show_class)
         self.mistakes_tab = QSplitter(Qt.Orientation.Horizontal)
         self.mistakes_tab.addWidget(self.classes)
         self.mistakes_tab.addWidget(self.mistakes)
@@ -371,7 +404,15 @@ class ImagesPanel(QTabWidget):
         self.addTab(self.mistakes_tab, "Mistakes")
         self.addTab(self.try_image, "Try an image")
         self.drops = PictureDrops(self, self.try_image, pictures_only=False)
-        self.drops.dropped.connect(lambda _path: self.setCurrentWidget(self.try_image))
+        self.drops.dropped.connect(self._show_try)
+
+    @Slot(str)
+    def _show_class(self, label: str) -> None:
+        self.mistakes.show_cell(label, None)
+
+    @Slot(str)
+    def _show_try(self, _path: str) -> None:
+        self.setCurrentWidget(self.try_image)
 
     def show_selected(self, pipeline: Any, node_id: str, outputs: dict[str, Any]) -> bool:
         """Show what fits the selected node; True when it is about pictures."""

@@ -48,9 +48,13 @@ def per_class_rows(report: Any, split: str = "test") -> list[dict[str, Any]]:
 
 
 def _shade(accuracy: float) -> QColor:
-    """Red for a class the model gets wrong, green for one it gets right (light, so the text stays readable)."""
-    bad, good = np.array([248, 196, 196]), np.array([200, 236, 208])
-    mix = bad + (good - bad) * float(np.clip((accuracy - 0.5) / 0.5, 0.0, 1.0))
+    """Light red up to 70 %, amber at 90 %, green at 100 % (light, so the text stays readable): a class at
+    96 % must not look like one at 100 %."""
+    red, amber, green = np.array([248, 196, 196]), np.array([252, 228, 178]), np.array([200, 236, 208])
+    if accuracy < 0.9:
+        mix = red + (amber - red) * float(np.clip((accuracy - 0.7) / 0.2, 0.0, 1.0))
+    else:
+        mix = amber + (green - amber) * float(np.clip((accuracy - 0.9) / 0.1, 0.0, 1.0))
     return QColor(*(int(v) for v in mix))
 
 
@@ -100,8 +104,8 @@ class ClassAccuracy(QWidget):
             return False
         worst, best = scored[0], scored[-1]
         self.title.setText(
-            f"Test pictures per class, worst first: {worst['class']} {worst['accuracy']:.1%} … "
-            f"{best['class']} {best['accuracy']:.1%}. Click a class to see its mistakes."
+            f"Accuracy per class on the test pictures, worst first ('{worst['class']}' {worst['accuracy']:.1%}, "
+            f"'{best['class']}' {best['accuracy']:.1%}). Click a class to see its mistakes."
         )
         return True
 
@@ -171,7 +175,7 @@ class TryImage(QWidget):
         self.title.setWordWrap(True)
         self.button = QPushButton("Try an image…")
         self.button.setToolTip("Classify a picture file with the trained image model (or drop one here)")
-        self.button.clicked.connect(lambda: self.ask())
+        self.button.clicked.connect(self._clicked)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -209,6 +213,10 @@ class TryImage(QWidget):
             if self.model is not None
             else "Try an image works after a run that trained an image model."
         )
+
+    @Slot()
+    def _clicked(self) -> None:
+        self.ask()
 
     def ask(self) -> bool:
         """Ask for a picture file (the dialogs object) and try it; False when there is no model or no answer."""
