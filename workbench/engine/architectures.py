@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from workbench import params as P
 from workbench.errors import UserError
@@ -25,8 +26,16 @@ from workbench.export import reader as limits  # the limits bundles and checkpoi
 Builder = Callable[[dict[str, Any], list[int], int, str], tuple[Any, dict[str, Any]]]
 # rebuild(architecture dict) -> untrained module
 Rebuilder = Callable[[dict[str, Any]], Any]
+
+
+class PathResolver(Protocol):
+    """What a model node's config needs from its run context (a ``NodeContext`` is one): finding files."""
+
+    def resolve_path(self, value: str | Path, must_exist: bool = True) -> Path: ...
+
+
 # node_config(ctx, params) -> the ModelSpec config a model node outputs
-NodeConfig = Callable[[Any, Mapping[str, Any]], dict[str, Any]]
+NodeConfig = Callable[[PathResolver, Mapping[str, Any]], dict[str, Any]]
 
 READS = ("rows", "windows", "images")  # what one example is: a row (f,), a window (lookback, f), an image
 MAX_BLOCKS, MAX_WIDTH = 6, 512  # model.cnn
@@ -68,7 +77,7 @@ class Architecture:
         """The config a model node gives with its defaults (fresh copies)."""
         return P.default_values(self.params)
 
-    def config_from_params(self, ctx: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    def config_from_params(self, ctx: PathResolver, params: Mapping[str, Any]) -> dict[str, Any]:
         """What the ``model.<kind>`` node outputs as the spec's config."""
         if self.node_config is not None:
             return _load(self.node_config)(ctx, params)
@@ -158,7 +167,7 @@ LAYER_FIELDS = (
 )
 
 
-def _resnet_config(ctx: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+def _resnet_config(ctx: PathResolver, params: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {
         "depth": int(params["depth"]),
         "stem": params["stem"],
