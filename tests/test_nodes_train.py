@@ -223,6 +223,7 @@ def test_model_nodes_output_specs(tmp_path):
         "freeze": "layers",
         "layers": ["body.0", "body.1"],
         "replace_head": "auto",
+        "unfreeze_after": 0,
     }
     assert (
         PretrainedModel()
