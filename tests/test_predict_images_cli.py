@@ -173,3 +173,35 @@ def test_the_app_self_test_predicts_pictures_with_an_image_bundle(tmp_path: Path
     table = pd.read_csv(report["predictions"]["path"])
     assert list(table.columns)[:3] == ["prediction", "probability", "proba_horizontal"]
     assert set(table["prediction"]) <= {"horizontal", "vertical"} and table["path"].str.endswith(".png").all()
+
+
+def test_a_changed_image_bundle_is_refused_naming_the_field(bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from test_bundle_hostile import edit
+
+    from workbench.engine.transfer import load_pretrained
+    from workbench.errors import UserError
+    from workbench.export.predictor import Predictor
+
+    cases = {
+        ("architecture.json", "depth must be 18 or 34"): lambda a: a.update(
+            kind="resnet", depth=50, stem="small"
+        ),
+        ("architecture.json", "blocks must be a whole number from 1 to 6"): lambda a: a.update(blocks=7),
+        ("architecture.json", "std must be 1 number"): lambda a: a.update(std=[0.2, 0.2, 0.2]),
+        ("architecture.json", "input_shape must be 4 to 1024"): lambda a: a.update(input_shape=[12, 12, 2]),
+        ("preprocessing.json", "unknown resize policy 'stretch'"): lambda p: p["image"].update(
+            policy="stretch"
+        ),
+        ("preprocessing.json", "input_shape must be [16, 16, 1]"): lambda p: p["image"].update(size=16),
+        ("preprocessing.json", "the labels are not classes"): lambda p: p["labels"].update(classes=["a"]),
+    }
+    for index, ((name, message), change) in enumerate(cases.items()):
+        folder = tmp_path / f"c{index}"
+        shutil.copytree(bundle, folder)
+        edit(folder, name, change)  # and re-signed: the checks behind the checksums are what is tested
+        for load in (Predictor.from_bundle, load_pretrained):
+            with pytest.raises(UserError) as caught:
+                load(folder)
+            assert message in str(caught.value) and name in str(caught.value), str(caught.value)
