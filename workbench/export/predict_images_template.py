@@ -2,7 +2,8 @@
 
 Needs only Pillow, numpy and onnxruntime. Each picture is decoded and resized exactly as in training (the
 resize policy and size in preprocessing.json); model.onnx takes the uint8 pixels and normalises inside.
-This file is copied into every image bundle as predict.py.
+This file is copied into every image bundle as predict.py; ``workbench predict BUNDLE PICTURES…`` runs these same
+functions (finding, decoding, ``classify``, ``rows``, ``write_csv``), so both write the same CSV.
 
     python predict.py PICTURE_OR_FOLDER [...] -o predictions.csv [--top-k 3] [--proba]
 
