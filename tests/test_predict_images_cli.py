@@ -100,7 +100,7 @@ def test_image_bundle_problems_are_one_line(
         "no pictures found in": [str(empty)],
         "no such file or folder": [str(tmp_path / "missing.png")],
         "none of the pictures could be read": [str(pictures / "vertical" / "broken.png")],
-        "--keep-columns/--row-id: only for table bundles": [str(pictures), "--row-id"],
+        "--keep-columns/--row-id: only for a table input": [str(pictures), "--row-id"],
         "--top-k must be at least 1": [str(pictures), "--top-k", "0"],
     }
     for message, args in cases.items():
@@ -108,6 +108,29 @@ def test_image_bundle_problems_are_one_line(
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) <= 2, err  # a skip line at most, then the error
         assert not Path(out).exists()
+
+
+def test_a_table_naming_pictures_gets_one_prediction_per_row(
+    bundle: Path, pictures: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    names = sorted(p.relative_to(pictures).as_posix() for p in pictures.glob("*/0*.png"))
+    pd.DataFrame({"id": range(len(names)), "path": names}).to_csv(pictures / "list.csv", index=False)
+    out, script_out = tmp_path / "table.csv", tmp_path / "script.csv"
+    args = ["predict", str(bundle), str(pictures / "list.csv"), "-o", str(out), "--proba"]
+    assert cli_main([*args, "--keep-columns", "id", "--row-id"]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["row_id", "id", "prediction", "probability", "proba_horizontal",
+                                   "proba_vertical"]  # fmt: skip
+    assert table["id"].tolist() == list(range(6)) and table["row_id"].tolist() == list(range(6))
+    done = script(
+        bundle, *[str(pictures / n) for n in names], "-o", str(script_out), "--proba", "--top-k", "1"
+    )
+    assert done.returncode == 0, done.stderr
+    theirs = pd.read_csv(script_out)
+    assert table["prediction"].tolist() == theirs["prediction"].tolist()
+    assert table["proba_vertical"].tolist() == theirs["proba_vertical"].tolist()
+    assert cli_main([*args, "--top-k", "2"]) == 1
+    assert "--top-k: only for picture files and folders" in capsys.readouterr().err
 
 
 def test_predictor_reads_a_table_of_picture_paths_like_the_script(bundle: Path, pictures: Path) -> None:

@@ -13,6 +13,21 @@ from typing import Any
 
 from workbench.errors import UserError
 
+# An image bundle's input with one of these suffixes is a table naming the pictures, not a picture.
+TABLE_SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".parquet",
+    ".pq",
+    ".xlsx",
+    ".xlsm",
+    ".xls",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+)
+
 
 def add_commands(subparsers: Any) -> None:
     """Register ``predict`` and ``export`` on the CLI's subparsers object."""
@@ -26,7 +41,8 @@ def add_commands(subparsers: Any) -> None:
     predict.add_argument(
         "input",
         nargs="+",
-        help="table with the model's input columns; for an image bundle: picture files and/or folders",
+        help="table with the model's input columns; for an image bundle: picture files and/or folders, or a "
+        "table naming pictures in a path column",
     )
     predict.add_argument("-o", "--output", required=True, help="predictions file (.csv or .parquet)")
     predict.add_argument("--proba", action="store_true", help="add class probability columns")
@@ -95,8 +111,13 @@ def _predict_pictures(predictor: Any, args: argparse.Namespace) -> int:
     from workbench.export.predictor import write_image_csv, write_table
     from workbench.paths import describe_os_error
 
+    if len(args.input) == 1 and Path(args.input[0]).suffix.lower() in TABLE_SUFFIXES:
+        return _predict_picture_table(predictor, args)
     if args.keep_columns is not None or args.row_id:
-        raise UserError("--keep-columns/--row-id: only for table bundles; an image bundle writes each path")
+        raise UserError(
+            "--keep-columns/--row-id: only for a table input (a table naming the pictures); for picture files "
+            "each row already names its path"
+        )
     top_k = 3 if args.top_k is None else args.top_k
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731 - predict.py's skip lines, as it prints them
     result = predictor.predict_files(args.input, top_k=top_k, proba=args.proba, log=warn)
@@ -110,6 +131,36 @@ def _predict_pictures(predictor: Any, args: argparse.Namespace) -> int:
     skipped = len(result.notes)
     print(f"{len(result.table):,} picture(s) classified" + (f", {skipped:,} skipped" if skipped else "")
           + f"; predictions written to {path}")  # fmt: skip
+    return 0
+
+
+def _predict_picture_table(predictor: Any, args: argparse.Namespace) -> int:
+    """An image bundle and a table naming pictures in its path column (relative paths from the table's folder,
+    as data.images reads them): one prediction per row, input columns kept as for table bundles."""
+    from workbench.export.predict_template import parse_keep
+    from workbench.export.predictor import write_table
+    from workbench.paths import describe_os_error
+    from workbench.tabular.io import read_table
+
+    if args.top_k is not None:
+        raise UserError("--top-k: only for picture files and folders; a table gets one prediction per row")
+    source = Path(args.input[0])
+    frame = read_table(source)
+    column = str(predictor.prep["image"].get("column", "path"))
+    if column in frame.columns:
+        base = source.resolve().parent
+        frame[column] = [
+            str(base / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+            for value in frame[column].tolist()
+        ]
+    result = predictor.predict(
+        frame, proba=args.proba, keep=parse_keep(args.keep_columns), row_id=args.row_id
+    )
+    try:
+        path = write_table(result.table, args.output)
+    except OSError as exc:
+        raise UserError(f"-o: {describe_os_error(exc, args.output)}") from None
+    print(f"{len(result.table):,} prediction(s) written to {path}")
     return 0
 
 
