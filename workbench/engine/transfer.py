@@ -59,7 +59,7 @@ def _read_file(path: Path) -> Any:
         # torch's text advises turning the safety off (weights_only=False): never repeat that advice
         if "weights_only" in text or "Weights only" in text:
             text = "it is damaged or holds objects other than tensors and plain values; it is not loaded"
-        raise UserError(f"checkpoint {path.name} cannot be read safely ({text})") from None
+        raise UserError(f"source: {path.name} cannot be read safely ({text})") from None
 
 
 def _is_checkpoint(data: Any) -> bool:
@@ -320,7 +320,8 @@ def _resnet_depth(state: dict[str, torch.Tensor], path: Path) -> int:
         first = ", ".join(list(state)[:3])
         raise UserError(
             f"source: {path.name} does not hold a torchvision/timm ResNet-18/34 state dict (its first names: "
-            f"{first}); names must be torchvision's: conv1.weight, layer1.0.conv1.weight, …, fc.weight"
+            f"{first}); names must be torchvision's: conv1.weight, layer1.0.conv1.weight, …, fc.weight (a model "
+            "this app exported: choose its bundle folder)"
         )
     return depth
 
