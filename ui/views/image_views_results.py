@@ -191,10 +191,18 @@ class TryImage(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.button)
         top.addWidget(self.status, 1)
+        self.answers.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         pictures = QHBoxLayout()
-        pictures.addWidget(self.picture)
-        pictures.addWidget(self.saliency)
-        pictures.addWidget(self.answers)
+        for widget, caption in (
+            (self.picture, "what the model read"),
+            (self.saliency, "why: integrated gradients"),
+        ):
+            column = QVBoxLayout()
+            column.addWidget(widget)
+            column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
+            column.addStretch(1)
+            pictures.addLayout(column)
+        pictures.addWidget(self.answers, 0, Qt.AlignmentFlag.AlignTop)
         pictures.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
