@@ -7,7 +7,9 @@ rebuilds it from a saved architecture dict. Adding an architecture is one :func:
 if/elif chain anywhere needs editing.
 
 Builders are named as ``"module:function"`` strings and imported on first use, so this module (and the node
-catalog reading it) imports neither torch nor the model code.
+catalog reading it) imports neither torch nor the model code. The built-in catalog reads the registry when it
+is built; a plugin registers its architecture and lists ``workbench.nodes.model.model_node(kind)`` in its
+``NODE_TYPES`` (plugins load after the built-in nodes).
 """
 
 from __future__ import annotations

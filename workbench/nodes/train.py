@@ -1,8 +1,11 @@
 """``train.supervised``: train a model spec on a dataset with the in-memory engine.
 
 A thin adapter: it turns the dataset into tensors (``workbench.tabular``), builds the module
-(``workbench.engine.models``), runs ``workbench.engine.trainer.fit`` with callbacks that report to the run
-(throttled progress, per-epoch metrics, log lines), and wraps the result in a ``TrainedModel``.
+(``workbench.engine.models``), standardises a regression target (``workbench.engine.target_scaling``), runs
+``workbench.engine.trainer.train`` (one process, or every process of a distributed run) with callbacks that
+report to the run (throttled progress, per-epoch metrics, log lines), and wraps the result in a
+``TrainedModel``. Its parameters, their defaults and the automatic choices are the engine's
+(``workbench.engine.train_params``).
 """
 
 from __future__ import annotations
