@@ -67,7 +67,7 @@ def fit_everywhere(
         )
     import torch
 
-    stream = data.x_train if hasattr(data.x_train, "to_job") else None  # a streamed table's training rows
+    stream: Any = data.x_train if hasattr(data.x_train, "to_job") else None  # a streamed table's rows
     if stream is not None:
         units = sum(1 for n in stream.split.fragment_train_rows if n)
         if units < world.size:
@@ -138,7 +138,9 @@ def _run_job(world: World, job: dict[str, Any], token: Any) -> None:
     from workbench.engine.models import build_model_from_architecture
     from workbench.engine.trainer import TrainConfig, TrainData, fit
 
-    tensors = {name: world.broadcast_tensor(None, shape, dtype) for name, shape, dtype in job["tensors"]}
+    tensors: dict[str, Any] = {
+        name: world.broadcast_tensor(None, shape, dtype) for name, shape, dtype in job["tensors"]
+    }
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in job["config"].items() if k in known})
     config.device = str(world.device)

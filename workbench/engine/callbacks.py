@@ -294,7 +294,7 @@ class StillImproving(Callback):
         if state.stop_reason or state.last_epoch_done < state.epochs:
             return
         key = "val_loss" if any(r.get("val_loss") is not None for r in state.history) else "train_loss"
-        values = [r.get(key) for r in state.history]
+        values: list[Any] = [r.get(key) for r in state.history]
         window = min(self.window, len(values) - 1)  # a 2-epoch run can still be clearly under-trained
         tail = values[-(window + 1) :]
         if window < 1 or not all(isinstance(v, int | float) and math.isfinite(v) for v in tail):

@@ -35,7 +35,9 @@ from workbench.engine.train_params import TrainConfig  # noqa: F401 - re-exporte
 from workbench.errors import UserError
 
 OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
-    {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} - {None}
+    error
+    for error in {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)}
+    if error is not None
 )
 
 
@@ -284,7 +286,7 @@ def _fit(
                 _call_on_stop(state)
                 break  # a partial epoch is not recorded; weights are the last ones (or the best, see callbacks)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": state.running_loss}
-            if x_val is not None:
+            if x_val is not None and y_val is not None:
                 validate = _validate if world is None else world.validate
                 values = validate(state, x_val, y_val, loss_fn, data.head, autocast)
                 record.update(values)

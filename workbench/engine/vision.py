@@ -27,6 +27,9 @@ DEFAULT_CNN: dict[str, Any] = get("cnn").defaults()  # model.cnn's defaults (reg
 class PixelInput(nn.Module):
     """(n, h, w, c) pixels 0–255 → normalised (n, c, h, w) floats: ``(x / 255 - mean) / std`` per channel."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: list[float], std: list[float]) -> None:
         super().__init__()
         mean_t = torch.tensor([float(m) * 255.0 for m in mean]).view(1, -1, 1, 1)
@@ -133,7 +136,8 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(self.input(x)))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for index in range(1, 5):  # layer1 … layer4 (set by name, as torchvision's)
+            x = getattr(self, f"layer{index}")(x)
         return self.fc(self.avgpool(x).flatten(1))
 
 

@@ -71,6 +71,7 @@ class SupervisedTrain(NodeType):
         request = params["device"] if str(params["device"]).strip().lower() != "auto" else ctx.device
         device = dev.resolve_device(request)
         images = dataset_settings(dataset)  # None for tables; images stream from their files
+        splits: Any  # TensorSplits, or ImageSplits reading the pictures from their files
         if images is None:
             dataset = prepare_for_training(dataset, ctx.log)
             if dataset.stream is None:
