@@ -845,9 +845,7 @@ class Steps:
                     out.reshape(-1)[self._row_starts(n, width)[keep] + target[keep]] = 1.0
                 continue
             whole = rows == list(range(len(source)))
-            out[:, cols] = (
-                source if whole else source[rows]
-            ).T  # one fancy write (runs of slices: no faster)
+            out[:, cols] = (source if whole else source[rows]).T  # one fancy write: runs of slices no faster
             if source.dtype != np.float32 or not whole:  # a number beyond float32's range
                 finite = finite and bool(np.isfinite(out[:, cols].sum()))  # is infinite once written
             else:
