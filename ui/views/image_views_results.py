@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.views.image_views_base import Jobs, to_pixmap
+
 TOP_K = 3
 PICTURE_FILTER = "Pictures (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.ppm *.pgm);;All files (*)"
 
@@ -166,8 +168,6 @@ class TryImage(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from ui.views.image_views import _Jobs
-
         self.ask_picture: Callable[[], Path | None] = lambda: None  # attach() asks through window.dialogs
         self.model: Any = None
         self.tried: Tried | None = None
@@ -208,7 +208,7 @@ class TryImage(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(top)
         layout.addLayout(pictures, 1)
-        self.jobs = _Jobs(self)
+        self.jobs = Jobs(self)
         self.set_model(None)
 
     def set_model(self, model: Any) -> None:
@@ -244,7 +244,6 @@ class TryImage(QWidget):
         return True
 
     def _done(self, result: object) -> None:
-        from ui.views.image_views import to_pixmap
         from workbench.errors import UserError
 
         if isinstance(result, UserError):
