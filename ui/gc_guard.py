@@ -21,7 +21,8 @@ INTERVAL_MS = 100
 _state: dict[str, object] = {"windows": 0, "timer": None, "was_enabled": True}
 
 
-def _collect() -> None:
+def collect_due() -> None:
+    """Collect the generations whose thresholds are passed (what automatic collection would do)."""
     counts, thresholds = gc.get_count(), gc.get_threshold()
     generation = -1
     for level in range(3):
@@ -37,7 +38,7 @@ def install(window: QObject) -> None:
         _state["was_enabled"] = gc.isenabled()
         timer = QTimer()
         timer.setInterval(INTERVAL_MS)
-        timer.timeout.connect(_collect)
+        timer.timeout.connect(collect_due)
         timer.start()
         _state["timer"] = timer
         gc.disable()
