@@ -358,13 +358,8 @@ def schema_of(value: Any) -> dict[str, str] | None:
     """Column name -> kind of a table-like output (a DataFrame, a dataset's training split)."""
     from workbench.tabular.dataset import column_kind
 
-    frame = value if hasattr(value, "iloc") and hasattr(value, "columns") else None
-    if frame is None:
-        for attr in ("frame", "train", "table"):
-            inner = getattr(value, attr, None)
-            if hasattr(inner, "iloc") and hasattr(inner, "columns"):
-                frame = inner
-                break
+    tables = ports.tables_of(value)  # a table's one frame (""), a dataset's splits, a stream's sample
+    frame = next((tables[name] for name in ("", "train", "sample") if name in tables), None)
     if frame is None:
         return None
     kinds: dict[object, str] = {}

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.views.image_views_base import THUMB, Jobs, to_pixmap
+from workbench import ports
 
 THUMBS_PER_CLASS = 8
 MAX_MISTAKES = 48
@@ -353,10 +354,12 @@ class ImagesPanel(QTabWidget):
                 self.setCurrentWidget(self.augment)
                 return True
         for value in outputs.values():
-            frame = value if hasattr(value, "attrs") else getattr(value, "train", None)
+            kind = ports.kind_of(value)
+            tables = ports.tables_of(value) if kind in (ports.TABLE, ports.DATASET) else {}
+            frame = tables.get("") if kind == ports.TABLE else tables.get("train")
             settings = frame_settings(frame) if frame is not None else None
             if settings:
-                whole = value if hasattr(value, "attrs") else _whole(value)
+                whole = frame if kind == ports.TABLE else _whole(value)
                 self.thumbnails.show_table(whole, settings)
                 self.setCurrentWidget(self.thumbnails)
                 return True
@@ -367,9 +370,10 @@ class ImagesPanel(QTabWidget):
         model = predictions = None
         for record in getattr(result, "nodes", {}).values():
             for value in getattr(record, "outputs", {}).values():
-                if getattr(value, "images", None) and hasattr(value, "module"):
+                kind = ports.kind_of(value)
+                if kind == ports.MODEL and value.images:
                     model = value
-                if hasattr(value, "columns") and "path" in value.columns and "prediction" in value.columns:
+                elif kind == ports.TABLE and {"path", "prediction"} <= set(ports.columns_of(value) or ()):
                     predictions = value
         self.try_image.set_model(model)
         if model is None or predictions is None:
@@ -396,11 +400,11 @@ class ImagesPanel(QTabWidget):
 
 
 def _evaluation(result: Any) -> Any:
-    """The run's evaluation report (last one wins), found by its shape as the results view finds it."""
+    """The run's evaluation report (last one wins), by its registered kind as the results view finds it."""
     found = None
     for record in getattr(result, "nodes", {}).values():
         for value in getattr(record, "outputs", {}).values():
-            if isinstance(getattr(value, "splits", None), dict) and hasattr(value, "classes"):
+            if ports.kind_of(value) == "evaluation":
                 found = value
     return found
 
