@@ -234,6 +234,11 @@ def test_resnet_weights_load_by_name_grey_and_new_head(tmp_path: Path) -> None:
     assert model.fc.weight.shape == (3, 512)
     assert [n for n, p in model.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
     assert any("colour weights summed" in n for n in arch["weights_notes"])
+    # Small pictures take the 3×3 stem: conv1 and bn1 start afresh and, frozen backbone or not, keep learning.
+    small, arch = build_vision_model("resnet", dict(config, stem="small"), [32, 32, 3], 3, "multiclass")
+    assert torch.equal(small.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
+    learning = [n for n, p in small.named_parameters() if p.requires_grad]
+    assert learning == ["conv1.weight", "bn1.weight", "bn1.bias", "fc.weight", "fc.bias"]
     save_file({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / "bad.safetensors")
     with pytest.raises(Exception, match="does not fit this ResNet"):
         build_vision_model(

@@ -23,7 +23,6 @@ from workbench.engine.callbacks import Callback
 from workbench.errors import UserError
 
 FREEZE_MODES = ("none", "all_but_head", "layers")
-WEIGHT_PREFIXES = ("module.", "model.", "backbone.")  # DataParallel, Lightning and timm wrappers
 _IMAGE_KINDS = ("cnn", "resnet")
 
 
@@ -70,6 +69,8 @@ def _is_checkpoint(data: Any) -> bool:
 def weights_state(data: Any, path: Path) -> dict[str, torch.Tensor]:
     """A plain state dict from what a weights file holds (also one level down under ``state_dict`` or
     ``model``, as timm and Lightning save it), its names without wrapper prefixes (``module.`` …)."""
+    from workbench.engine.vision import strip_prefixes
+
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
@@ -80,11 +81,7 @@ def weights_state(data: Any, path: Path) -> dict[str, torch.Tensor]:
         )
     state: dict[str, torch.Tensor] = {}
     for key, value in data.items():
-        name = str(key)
-        for prefix in WEIGHT_PREFIXES:
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
-        state[name] = value
+        state[strip_prefixes(str(key))] = value
     return state
 
 
@@ -332,7 +329,7 @@ def _from_weights(
     """A ResNet-18/34 for this data from a user's torchvision/timm state dict: the names must all match (the
     head ``fc`` aside); a colour ``conv1`` is summed for grey pictures, a 7×7 one is started afresh for small
     pictures (the 3×3 stem), and the inputs are normalised as those weights were trained (ImageNet's)."""
-    from workbench.engine.vision import build_vision, vision_architecture
+    from workbench.engine.vision import build_vision, fit_resnet_state, vision_architecture
     from workbench.images.data import IMAGENET_MEAN, IMAGENET_STD
 
     if len(shape) != 3:
@@ -359,35 +356,8 @@ def _from_weights(
             f"source: {path.name} does not match a torchvision ResNet-{depth} ({'; '.join(parts)}); "
             "the names must be torchvision's"
         )
-    take: dict[str, torch.Tensor] = {}
-    notes: list[str] = []
-    fresh: list[str] = []
-    for key, target in own.items():
-        value = state.get(key)
-        if value is None:
-            continue
-        if key == "conv1.weight" and value.shape != target.shape:
-            if (
-                value.shape[0] == target.shape[0]
-                and value.shape[2:] == target.shape[2:]
-                and target.shape[1] == 1
-            ):
-                value = value.sum(dim=1, keepdim=True)
-                notes.append("conv1: colour weights summed for grey pictures")
-            else:
-                notes.append("conv1: started afresh (small pictures: the 3×3 stem); it and bn1 keep learning")
-                fresh += ["conv1", "bn1"]
-                continue
-        if key.startswith("fc.") and value.shape != target.shape:
-            arch["head_replaced"] = True  # a new head for these classes
-            continue
-        if value.shape != target.shape:
-            raise UserError(
-                f"source: {path.name}: {key} has shape {list(value.shape)} but a ResNet-{depth} needs "
-                f"{list(target.shape)}"
-            )
-        take[key] = value.to(target.dtype)
-    module.load_state_dict(take, strict=False)
-    notes.insert(0, f"loaded {len(take)} of {len(own)} tensors from {path.name}")
+    notes, fresh, head_replaced = fit_resnet_state(module, state, path.name, "source")
+    if head_replaced:
+        arch["head_replaced"] = True  # a new head for these classes
     arch.update(weights_notes=notes, fresh_layers=fresh)
     return module, arch

@@ -187,13 +187,14 @@ def build_vision_model(kind: str, config: dict[str, Any], shape: list[int], n_ou
     """(module, architecture) for model.cnn / model.resnet; loads and freezes as the config asks."""
     arch = vision_architecture(kind, config, shape, n_outputs, head)
     module = build_vision(arch)
+    fresh: list[str] = []
     if kind == "resnet" and config.get("weights"):
-        notes = load_resnet_weights(module, Path(config["weights"]))
-        arch["weights_notes"] = notes
+        arch["weights_notes"], fresh = load_resnet_weights(module, Path(config["weights"]))
     freeze = str(config.get("freeze", "none"))
-    if freeze == "backbone":
+    if freeze == "backbone":  # the head and any layer started afresh keep learning
+        learning = ("fc.", "head.", *(f"{layer}." for layer in fresh))
         for name, param in module.named_parameters():
-            param.requires_grad = name.startswith(("fc.", "head."))
+            param.requires_grad = name.startswith(learning)
     return module, arch
 
 
@@ -207,19 +208,20 @@ def build_resnet(
     return build_vision_model("resnet", config, shape, n_outputs, head)
 
 
-def _strip(key: str) -> str:
-    for prefix in ("module.", "model.", "backbone."):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    return key
+WEIGHT_PREFIXES = ("module.", "model.", "backbone.")  # DataParallel, Lightning and timm wrappers
 
 
-def load_resnet_weights(module: nn.Module, path: Path) -> list[str]:
-    """Load a torchvision/timm ResNet state dict from ``path`` (safetensors only: never pickle).
+def strip_prefixes(name: str) -> str:
+    """A weight's name without the wrappers' prefixes, as torchvision names it."""
+    for prefix in WEIGHT_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name
 
-    The head (``fc``) is started afresh when its shape differs (new classes); a 3-channel ``conv1`` is summed
-    to one channel for grey images; anything else that does not fit is one UserError naming the weight.
-    Returns notes for the log."""
+
+def load_resnet_weights(module: nn.Module, path: Path) -> tuple[list[str], list[str]]:
+    """Load a torchvision/timm ResNet state dict from ``path`` (safetensors only: never pickle) into
+    ``module`` (see fit_resnet_state). Returns (notes for the log, layers started afresh)."""
     if path.suffix.lower() != ".safetensors":
         raise UserError(
             f"weights: {path.name} is not a .safetensors file; save the state dict with safetensors"
@@ -228,22 +230,36 @@ def load_resnet_weights(module: nn.Module, path: Path) -> list[str]:
     from safetensors.torch import load_file
 
     try:
-        loaded = {_strip(k): v for k, v in load_file(str(path)).items()}
+        loaded = {strip_prefixes(k): v for k, v in load_file(str(path)).items()}
     except (SafetensorError, OSError) as exc:
         raise UserError(f"weights: {path.name} cannot be read ({str(exc).splitlines()[0]})") from None
-    own = module.state_dict()
-    notes: list[str] = []
-    missing = [k for k in own if k not in loaded and not k.startswith("fc.")]
+    missing = [k for k in module.state_dict() if k not in loaded and not k.startswith("fc.")]
     if missing:
         raise UserError(
             f"weights: {path.name} does not fit this ResNet: {len(missing)} weight(s) missing, e.g. "
             f"{', '.join(missing[:3])}; give a torchvision/timm ResNet of the same depth"
         )
+    notes, fresh, _ = fit_resnet_state(module, loaded, path.name, "weights")
+    return notes, fresh
+
+
+def fit_resnet_state(
+    module: nn.Module, state: dict[str, torch.Tensor], source: str, field: str
+) -> tuple[list[str], list[str], bool]:
+    """Copy a torchvision-named ResNet state dict into ``module`` (model.resnet's weights file and
+    model.pretrained's both come here). The head ``fc`` is started afresh when its shape differs (new classes);
+    a colour ``conv1`` is summed to one channel for grey pictures; a ``conv1`` of another shape (the small
+    pictures' 3×3 stem) is started afresh with ``bn1``, both to keep learning; anything else that does not fit
+    is one UserError naming ``field``, the file and the weight. Returns (notes, layers afresh, head replaced)."""
+    own = module.state_dict()
     take: dict[str, torch.Tensor] = {}
+    notes: list[str] = []
+    fresh: list[str] = []
+    head_replaced = False
     for key, target in own.items():
-        if key not in loaded:
+        value = state.get(key)
+        if value is None:
             continue
-        value = loaded[key]
         if key == "conv1.weight" and value.shape != target.shape:
             if (
                 value.shape[0] == target.shape[0]
@@ -251,18 +267,23 @@ def load_resnet_weights(module: nn.Module, path: Path) -> list[str]:
                 and target.shape[1] == 1
             ):
                 value = value.sum(dim=1, keepdim=True)
-                notes.append("conv1: colour weights summed for grey images")
+                notes.append("conv1: colour weights summed for grey pictures")
             else:
-                notes.append("conv1: kept fresh (its shape differs: small stem)")
+                notes.append("conv1: started afresh (small pictures: the 3×3 stem); it and bn1 keep learning")
+                fresh += ["conv1", "bn1"]
                 continue
         if key.startswith("fc.") and value.shape != target.shape:
-            notes.append(f"fc: new head for {target.shape[0]} output(s) (the file's has {value.shape[0]})")
+            if not head_replaced:
+                notes.append(
+                    f"fc: new head for {target.shape[0]} output(s) (the file's has {value.shape[0]})"
+                )
+            head_replaced = True
             continue
         if value.shape != target.shape:
             raise UserError(
-                f"weights: {key} has shape {list(value.shape)} but the model needs {list(target.shape)}"
+                f"{field}: {source}: {key} has shape {list(value.shape)} but the model needs {list(target.shape)}"
             )
         take[key] = value.to(target.dtype)
     module.load_state_dict(take, strict=False)
-    notes.insert(0, f"loaded {len(take)} of {len(own)} tensors from {path.name}")
-    return notes
+    notes.insert(0, f"loaded {len(take)} of {len(own)} tensors from {source}")
+    return notes, fresh, head_replaced
