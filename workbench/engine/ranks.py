@@ -61,14 +61,7 @@ def _sync(
     b: int,
 ) -> bool:
     """Read the losses kept on the device, then agree on a stop and on divergence; True: stop now."""
-    from workbench.engine.trainer import _read_window
-
-    diverged: UserError | None = None
-    try:
-        _read_window(state, window, sizes, totals, b)
-    except UserError as exc:
-        diverged = exc
-    asked = bool(state.should_stop) or bool(control is not None and control.cancelled)
+    diverged, asked = _read_and_ask(state, window, sizes, totals, b, control)
     stop, bad = world.all_sum([float(asked), float(diverged is not None)])
     if bad:
         _raise_diverged(state, diverged)
@@ -199,14 +192,7 @@ def train_epoch(
             close()  # a stream's reader thread stops here
     # The epoch's loss over every rank's rows, a last look for NaN, and a stop asked for since the last
     # agreement point (every rank leaves the epoch the same way).
-    from workbench.engine.trainer import _read_window
-
-    diverged: UserError | None = None
-    try:
-        _read_window(state, window, sizes, totals, b)
-    except UserError as exc:
-        diverged = exc
-    asked = bool(state.should_stop) or bool(control is not None and control.cancelled)
+    diverged, asked = _read_and_ask(state, window, sizes, totals, b, control)
     loss_sum, count, bad, stop = world.all_sum(
         [totals[0], float(totals[1]), float(diverged is not None), float(asked)]
     )
@@ -247,3 +233,18 @@ def agree_stop(world: World, state: TrainState) -> None:
     if wants and not state.should_stop:
         state.should_stop = True
         state.stop_reason = "user" if user else "early_stop"
+
+
+def _read_and_ask(
+    state: TrainState, window: list, sizes: list, totals: list, b: int, control: Any
+) -> tuple[UserError | None, bool]:
+    """This rank's view before an agreement: the losses kept on the device read (a NaN is the divergence to
+    share, not raised here) and whether a stop was asked (by a callback or the user)."""
+    from workbench.engine.trainer import _read_window
+
+    diverged: UserError | None = None
+    try:
+        _read_window(state, window, sizes, totals, b)
+    except UserError as exc:
+        diverged = exc
+    return diverged, bool(state.should_stop) or bool(control is not None and control.cancelled)
