@@ -188,3 +188,27 @@ def test_values_out_of_float32_range_are_refused_from_a_whole_or_partial_block()
                 tpl.model_features(only_y, prep, steps)[0][:, 0].tolist()
                 == transform(chain, only_y)[:, 0].tolist()
             )
+
+
+def test_shared_lookups_keep_their_order_and_never_wait_for_a_busy_worker() -> None:
+    """``_shared`` runs jobs on the caller's thread and one worker; a job the worker has not begun is run by
+    the caller, so a worker that cannot run (a busy machine, or a forked child without the thread) only costs
+    the parallelism. Errors reach the caller."""
+    import threading
+
+    assert tpl._shared([lambda i=i: i * i for i in range(5)]) == [0, 1, 4, 9, 16]
+    release, started = threading.Event(), threading.Event()
+    blocker = tpl._WORKER[0].submit(lambda: (started.set(), release.wait(30)))
+    assert started.wait(30)
+    callers: list[int] = []
+    jobs = [lambda i=i: callers.append(threading.get_ident()) or i for i in range(4)]
+    assert tpl._shared(jobs) == [0, 1, 2, 3]  # returns while the worker is still blocked
+    assert set(callers) == {threading.get_ident()} and not blocker.done()
+    release.set()
+    blocker.result(30)
+
+    def fails() -> None:
+        raise tpl.PredictError("bad column")
+
+    with pytest.raises(tpl.PredictError, match="bad column"):
+        tpl._shared([lambda: 1, fails, lambda: 3])

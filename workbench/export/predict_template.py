@@ -21,6 +21,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -725,7 +726,8 @@ class Step:
     def _slots(self, env: dict, n: int) -> list:
         """The slot of each row, per encoded column. Small batches of Arrow text look all their columns up in
         one pass (one fixed cost); from ``UNION_ROWS`` rows each column has its own, smaller, lookup (65,536
-        rows x 4 columns: ~3.0 vs ~4.3 ms, no concatenation and no remapping)."""
+        rows x 4 columns: ~3.0 vs ~4.3 ms, no concatenation and no remapping), two columns at a time (Arrow
+        lets go of the GIL: features of 65,536 credit-risk rows 6.1/8.6 -> 5.4/6.6 ms best/median)."""
         values = [column(env, name) for name, _, _ in self.encodings]
         union = len(values) > 1 and n < UNION_ROWS
         arrows = [a for a in (_arrow_text(v) for v in values) if a is not None] if union else []
@@ -734,7 +736,10 @@ class Step:
 
             index = self.union.arrow_index(pa.concat_arrays(arrows))
             return [remap.take(index[i * n : (i + 1) * n]) for i, remap in enumerate(self.remaps)]
-        return [vocabulary(v) for v, (_, vocabulary, _) in zip(values, self.encodings, strict=True)]
+        jobs = [partial(vocabulary, v) for v, (_, vocabulary, _) in zip(values, self.encodings, strict=True)]
+        if len(values) > 1 and n >= UNION_ROWS and sum(_arrow_text(v) is not None for v in values) > 1:
+            return _shared(jobs)
+        return [job() for job in jobs]
 
     def _onehot(self, env: dict, n: int, stats: dict) -> None:
         for (name, vocabulary, names), slots in zip(self.encodings, self._slots(env, n), strict=True):
@@ -784,6 +789,24 @@ class Step:
 
     def _window(self, env: dict, n: int, stats: dict) -> None:
         pass  # windows are cut from the finished rows (``Steps.model_input``)
+
+
+_WORKER: list = []  # one thread that helps with big Arrow lookups (``_shared``), started on first use
+
+
+def _shared(jobs: list) -> list:
+    """``[job() for job in jobs]`` on this thread and one worker: the worker takes the jobs from the end, this
+    thread from the start, and runs itself any job the worker has not begun, so a machine with no idle core
+    costs no waiting (and a forked child, whose worker thread did not come along, still gets its results)."""
+    if not _WORKER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _WORKER.append(ThreadPoolExecutor(1, thread_name_prefix="predict-lookup"))
+    futures = [_WORKER[0].submit(job) for job in reversed(jobs[1:])][::-1]
+    out = [jobs[0]()]
+    for job, future in zip(jobs[1:], futures, strict=True):
+        out.append(job() if future.cancel() else future.result())
+    return out
 
 
 class Steps:
