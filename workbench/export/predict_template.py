@@ -803,9 +803,14 @@ def _shared(jobs: list) -> list:
 
         _WORKER.append(ThreadPoolExecutor(1, thread_name_prefix="predict-lookup"))
     futures = [_WORKER[0].submit(job) for job in reversed(jobs[1:])][::-1]
-    out = [jobs[0]()]
-    for job, future in zip(jobs[1:], futures, strict=True):
-        out.append(job() if future.cancel() else future.result())
+    try:
+        out = [jobs[0]()]
+        for job, future in zip(jobs[1:], futures, strict=True):
+            out.append(job() if future.cancel() else future.result())
+    except BaseException:
+        for future in futures:  # the worker need not finish a batch that failed
+            future.cancel()
+        raise
     return out
 
 
