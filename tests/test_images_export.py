@@ -92,9 +92,12 @@ def test_predict_py_classifies_a_folder_with_top_k(bundle: Path, tmp_path: Path)
 def test_predict_py_needs_no_pandas_nor_torch(bundle: Path, tmp_path: Path) -> None:
     picture = tmp_path / "one.png"
     Image.fromarray(np.full((30, 20), 200, dtype=np.uint8)).save(picture)
+    text = (bundle / "predict.py").read_text(encoding="utf-8")
+    assert "from workbench" not in text and "import workbench" not in text
+    assert "def check_manifest(" in text and "def verify_files(" in text  # the table script's, copied in
     code = (
         "import sys, runpy\n"
-        "sys.modules['pandas'] = None; sys.modules['torch'] = None\n"  # importing either now fails
+        "sys.modules['pandas'] = None; sys.modules['torch'] = None; sys.modules['workbench'] = None\n"
         f"sys.argv = ['predict.py', {str(picture)!r}]\n"
         f"runpy.run_path({str(bundle / 'predict.py')!r}, run_name='__main__')\n"
     )
@@ -118,7 +121,7 @@ def test_predict_py_refuses_bad_input_and_a_changed_model(bundle: Path, tmp_path
     picture = next((bundle.parent / "pics" / "vertical").glob("*.png"))
     done = subprocess.run([sys.executable, str(copy / "predict.py"), str(picture)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 1 and "model.onnx was changed since the export" in done.stderr
+    assert done.returncode == 1 and "model.onnx was changed after export" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 

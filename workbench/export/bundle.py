@@ -247,9 +247,7 @@ def write_bundle(
         _write_json(staging / "architecture.json", plain(model.architecture))
         prep = preprocessing_spec(model)
         _write_json(staging / "preprocessing.json", prep)
-        name = "predict_images_template.py" if getattr(model, "images", None) else "predict_template.py"
-        template = Path(__file__).with_name(name).read_text(encoding="utf-8")
-        write_file(staging / "predict.py", template)
+        write_file(staging / "predict.py", standalone_script(bool(getattr(model, "images", None))))
         manifest = _manifest(model, prep, parity.to_json(), opset, metrics, data_fingerprint,
                              pipeline_fingerprint, device)  # fmt: skip
         _seal(staging, manifest, prep)
@@ -370,3 +368,27 @@ def _zip(folder: Path) -> Path:
             f"({exc.strerror or exc}); free some space or turn 'zip' off"
         ) from None
     return target
+
+
+SHARED = ("# >>> bundle files", "# <<< bundle files")
+
+
+def standalone_script(images: bool) -> str:
+    """The predict.py a bundle ships. The image script imports the bundle-files section (checksums, manifest
+    and JSON checks) from the table script in the app; in a bundle that import is replaced by the section's
+    own text, so the file runs without the app and the checks stay written once."""
+    table = Path(__file__).with_name("predict_template.py").read_text(encoding="utf-8")
+    if not images:
+        return table
+    script = Path(__file__).with_name("predict_images_template.py").read_text(encoding="utf-8")
+    section = _between(table, "predict_template.py")
+    start = script.index(SHARED[0])
+    end = script.index(SHARED[1], start)
+    return script[:start] + section + script[end:]
+
+
+def _between(text: str, name: str) -> str:
+    start, end = text.find(SHARED[0]), text.find(SHARED[1])
+    if start < 0 or end < start:
+        raise RuntimeError(f"{name}: the bundle-files markers are missing")  # a packaging mistake, not input
+    return text[start:end]

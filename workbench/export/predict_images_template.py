@@ -15,61 +15,40 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import json
+import hashlib  # noqa: F401 - used by the bundle-files section
+import json  # noqa: F401 - used by the bundle-files section
 import os
+import re  # noqa: F401 - used by the bundle-files section
 import sys
+from collections.abc import Callable  # noqa: F401 - used by the bundle-files section
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any  # noqa: F401 - used by the bundle-files section
 
 import numpy as np
 
-BUNDLE_FORMAT = 1
-CHECKED_FILES = ("model.onnx", "preprocessing.json")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 POLICIES = ("squash", "crop", "pad")
 CHUNK = 256
 
+# >>> bundle files: in a bundle's predict.py, the table predict.py's own section stands here (export/bundle.py)
+from workbench.export.predict_template import (  # noqa: E402, F401
+    BUNDLE_FORMAT,
+    CHECKED_FILES,
+    PredictError,
+    check_manifest,
+    read_json,
+    sha256_file,
+    verify_files,
+)
 
-class PredictError(Exception):
-    """Bad input or a damaged bundle; the message is one line for the person running the script."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_json(folder: Path, name: str) -> dict:
-    path = folder / name
-    if not path.is_file():
-        raise PredictError(f"bundle {folder}: {name} is missing; re-export the model")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise PredictError(f"bundle {folder}: {name} cannot be read ({exc}); re-export the model") from None
-    if not isinstance(data, dict):
-        raise PredictError(f"bundle {folder}: {name} does not hold a JSON object; re-export the model")
-    return data
+# <<< bundle files
 
 
 def load_bundle(folder: Path) -> dict:
-    """preprocessing.json after the manifest's checksums of the files this script uses were checked."""
-    manifest = read_json(folder, "manifest.json")
-    if manifest.get("kind") != "model-workbench-bundle":
-        raise PredictError(f"{folder} is not a Model Workbench bundle (manifest.json kind)")
-    if not isinstance(manifest.get("format"), int) or manifest["format"] > BUNDLE_FORMAT:
-        raise PredictError(f"bundle {folder}: format {manifest.get('format')!r} is newer than this script")
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    for name in CHECKED_FILES:
-        entry = files.get(name)
-        if not isinstance(entry, dict) or not (folder / name).is_file():
-            raise PredictError(f"bundle {folder}: {name} is missing; re-export the model")
-        if sha256_file(folder / name) != entry.get("sha256"):
-            raise PredictError(f"bundle {folder}: {name} was changed since the export; re-export the model")
+    """preprocessing.json, after the manifest and the checksums of the files this script uses were checked."""
+    manifest = check_manifest(read_json(folder, "manifest.json"), folder)
+    verify_files(folder, manifest)
     return check_image_preprocessing(read_json(folder, "preprocessing.json"), folder)
 
 

@@ -31,8 +31,6 @@ import pandas as pd
 MISSING = "__missing__"
 OTHER = "__other__"
 UNSEEN = "__unseen__"
-BUNDLE_FORMAT = 1  # the newest bundle format this script reads (workbench.export.bundle.BUNDLE_FORMAT)
-CHECKED_FILES = ("model.onnx", "preprocessing.json")
 KINDS = ("numeric", "category", "datetime", "bool")
 HEADS = ("binary", "multiclass", "regression")
 DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")  # workbench.tabular.vocabulary
@@ -41,6 +39,11 @@ _TRUE = {"true", "1", "1.0", "yes", "y", "t"}
 _FALSE = {"false", "0", "0.0", "no", "n", "f"}
 BLOCK_CELLS = 1 << 22  # cells in one 2-D block of a step over many columns (32 MB of float64)
 UNION_ROWS = 8192  # from this many rows, each Arrow text column is looked up on its own (``Step._slots``)
+
+
+# >>> bundle files: written once, here; export/bundle.py copies this section into the image predict.py
+BUNDLE_FORMAT = 1  # the newest bundle format this script reads (workbench.export.bundle.BUNDLE_FORMAT)
+CHECKED_FILES = ("model.onnx", "preprocessing.json")
 _JSON_LIMIT = 512 << 20  # bytes; preprocessing.json of a 100k-category vocabulary is a few MB
 
 
@@ -198,6 +201,9 @@ def check_manifest(manifest: dict, folder: Path) -> dict:
         f.get(manifest, key, "dict", default={})
     f.get(manifest, "task", "str?", default=None)
     return manifest
+
+
+# <<< bundle files
 
 
 # op → (field, kind[, default]) besides op, features_in and features_out
