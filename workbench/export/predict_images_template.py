@@ -37,6 +37,7 @@ from workbench.export.predict_template import (  # noqa: E402, F401
     CHECKED_FILES,
     PredictError,
     check_manifest,
+    open_session,
     read_json,
     sha256_file,
     verify_files,
@@ -137,21 +138,6 @@ def find_images(inputs: list[str]) -> list[str]:
     return found
 
 
-def session(folder: Path, threads: int = 0):  # noqa: ANN201 - an onnxruntime session
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
-        raise PredictError(
-            f"bundle {folder}: model.onnx cannot be loaded ({str(exc).splitlines()[0]})"
-        ) from None
-
-
 def probabilities(outputs: np.ndarray, head: str) -> np.ndarray:
     outputs = outputs.astype(np.float64)
     if head == "binary":
@@ -164,7 +150,7 @@ def probabilities(outputs: np.ndarray, head: str) -> np.ndarray:
 def predict_paths(folder: Path, paths: list[str], sess=None, warn=None) -> tuple[list[str], np.ndarray]:  # noqa: ANN001
     """(paths that could be read, class probabilities for them, in the order of the bundle's classes)."""
     prep = load_bundle(folder)
-    sess = sess or session(folder)
+    sess = sess or open_session(folder)
     name = sess.get_inputs()[0].name
     return classify(prep, paths, lambda batch: sess.run(None, {name: batch})[0], warn)
 

@@ -203,6 +203,23 @@ def check_manifest(manifest: dict, folder: Path) -> dict:
     return manifest
 
 
+def open_session(folder: Path, threads: int = 0):  # noqa: ANN201 - onnxruntime is imported lazily
+    """model.onnx on the CPU, no spinning threads (they cost other work more than they gain a small model)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PredictError(
+            f"bundle {folder}: model.onnx cannot be loaded ({first}); re-export the model"
+        ) from None
+
+
 # <<< bundle files
 
 
@@ -1140,19 +1157,8 @@ def with_kept(
 
 
 def session(folder: Path, threads: int = 0, prep: dict | None = None):  # noqa: ANN201 - imported lazily
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        sess = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PredictError(
-            f"bundle {folder}: model.onnx cannot be loaded ({first}); re-export the model"
-        ) from None
+    """The bundle's onnxruntime session; with ``prep``, its inputs and outputs checked against it."""
+    sess = open_session(folder, threads)
     if prep is not None:
         check_model_io(sess, prep, folder)
     return sess
