@@ -145,6 +145,10 @@ def replace_head(module: nn.Module, n_outputs: int) -> nn.Module:
     """A fresh ``nn.Linear`` head with ``n_outputs`` outputs (same input width). A ResNet keeps torchvision's
     name ``fc`` for it (``head`` is a read-only alias there), so the new layer goes where the module keeps it."""
     old = module.head
+    if not isinstance(old, nn.Linear):
+        raise UserError(
+            f"the model's head is a {type(old).__name__}, not a linear layer; it cannot be replaced"
+        )
     name = "fc" if isinstance(getattr(type(module), "head", None), property) else "head"
     setattr(module, name, nn.Linear(old.in_features, n_outputs))
     return module
@@ -208,7 +212,7 @@ def _install_frozen_eval(module: nn.Module) -> None:
         return module
 
     module.train = train  # type: ignore[method-assign]
-    module._frozen_eval_installed = True  # type: ignore[attr-defined]
+    setattr(module, "_frozen_eval_installed", True)  # noqa: B010 - an attribute nn.Module does not declare
 
 
 class Unfreeze(Callback):
@@ -273,7 +277,7 @@ def build_pretrained(
     arch["frozen_layers"] = frozen
     after = int(config.get("unfreeze_after", 0) or 0)
     if after > 0 and frozen:
-        module.fit_callbacks = [Unfreeze(after)]  # type: ignore[assignment] - the trainer adds these
+        setattr(module, "fit_callbacks", [Unfreeze(after)])  # noqa: B010 - the trainer adds these
         arch["unfreeze_after"] = after
     return module, arch
 

@@ -192,13 +192,13 @@ class Executor:
                 f"{port}<-{result.get(link.source, '')}:{link.source_port}"
                 for port, link in pipeline.input_links(node_id).items()
             )
-            reads[node_id] = _files_read(node_type, params, base)
+            read = reads[node_id] = _files_read(node_type, params, base)
             result[node_id] = _digest(
                 node_type.spec.type_id,
                 str(node_type.spec.version),
                 json.dumps(params, sort_keys=True, default=str),
                 *upstream,
-                reads[node_id] if reads[node_id] is not None else f"unfingerprintable:{time.time()}",
+                read if read is not None else f"unfingerprintable:{time.time()}",
             )
         return result, reads
 

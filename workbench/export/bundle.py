@@ -167,6 +167,8 @@ def _export_programs(module: Any, example: np.ndarray, folder: Path) -> tuple[st
                 dynamic_shapes=dynamic,
                 dynamo=True,
             )
+            if onnx_program is None:  # only without dynamo=True; kept for the type checker
+                raise RuntimeError("torch.onnx.export returned no program")
             proto = onnx_program.model_proto
             onnx_bytes = proto.SerializeToString()
     except Exception as exc:  # noqa: BLE001 - exporter failures come in many types

@@ -100,10 +100,10 @@ def load_pixels(path: str | Path, size: int, policy: str = "squash", channels: i
     from PIL import Image, ImageOps
 
     mode = "L" if channels == 1 else "RGB"
-    with Image.open(path) as image:
-        if image.format == "JPEG":
-            image.draft(mode, (size, size))  # decode at a reduced scale when the file is much larger
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as opened:
+        if opened.format == "JPEG":
+            opened.draft(mode, (size, size))  # decode at a reduced scale when the file is much larger
+        image = ImageOps.exif_transpose(opened)
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)

@@ -166,13 +166,13 @@ def _extract_zip(path: Path) -> tuple[Path, Any]:
             members = _zip_members(path, archive)
             _copy_entry(archive, members[MANIFEST], root / MANIFEST, MANIFEST_CAP, path.name)
             manifest = _checked(tpl.check_manifest, _read_json(root, MANIFEST, path), path)
-            sizes = {n: e.get("bytes") for n, e in manifest["files"].items() if isinstance(e, dict)}
+            sizes: dict[str, int] = {
+                n: e["bytes"] for n, e in manifest["files"].items() if isinstance(e.get("bytes"), int)
+            }
             total = 0
             for name, info in members.items():
                 if name != MANIFEST:
-                    limit = min(
-                        ZIP_FILE_CAP, sizes.get(name) if sizes.get(name) is not None else ZIP_FILE_CAP
-                    )
+                    limit = min(ZIP_FILE_CAP, sizes.get(name, ZIP_FILE_CAP))
                     total += _copy_entry(archive, info, root / name, limit, path.name)
                     if total > ZIP_TOTAL_CAP:
                         raise UserError(
