@@ -163,7 +163,7 @@ class World:
             return None
         buf = (
             torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            if self.is_main
+            if self.is_main and data is not None
             else torch.empty(n, dtype=torch.uint8)
         )
         buf = buf.to(self.device)

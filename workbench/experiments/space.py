@@ -38,11 +38,19 @@ class SearchParam:
     list_field: str = ""  # a field of a list parameter (``units`` of ``layers``)
     item: int = 0
 
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a range parameter (a choice has none)."""
+        if self.low is None or self.high is None:
+            raise UserError(f"--param {self.key}: a {self.kind} range needs LOW:HIGH")
+        return self.low, self.high
+
     def suggest(self, trial: Any) -> Any:
         if self.kind == "float":
-            return trial.suggest_float(self.key, float(self.low), float(self.high), log=self.log)
+            low, high = self.bounds()
+            return trial.suggest_float(self.key, float(low), float(high), log=self.log)
         if self.kind == "int":
-            return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log)
+            low, high = self.bounds()
+            return trial.suggest_int(self.key, int(low), int(high), log=self.log)
         encoded = [_encode(c) for c in self.choices]
         return _decode(trial.suggest_categorical(self.key, encoded))
 
@@ -50,8 +58,8 @@ class SearchParam:
         """Every value, for the grid sampler (a float range has none: give a list instead)."""
         if self.kind == "choice":
             return [_encode(c) for c in self.choices]
-        if self.kind == "int" and int(self.high) - int(self.low) < MAX_GRID:
-            return list(range(int(self.low), int(self.high) + 1))
+        if self.kind == "int" and int(self.bounds()[1]) - int(self.bounds()[0]) < MAX_GRID:
+            return list(range(int(self.bounds()[0]), int(self.bounds()[1]) + 1))
         raise UserError(
             f"--param {self.key}: the grid sampler needs a list of values (e.g. {self.key}=0.001,0.01,0.1), "
             "not a range"
@@ -141,7 +149,7 @@ def parse_param(text: str, pipeline: Any) -> SearchParam:
     if not eq or not values:
         raise UserError(f"--param {text!r}: expected NODE.PARAM=LOW:HIGH[:log] or NODE.PARAM=A,B,C")
     node_id, name, param, list_field, item = _target(pipeline, key)
-    base = dict(node_id=node_id, name=name, list_field=list_field, item=item, key=key)
+    base: dict[str, Any] = dict(node_id=node_id, name=name, list_field=list_field, item=item, key=key)
     if ":" in values and "," not in values and isinstance(param, P.Int | P.Float):
         parts = values.split(":")
         log = len(parts) == 3 and parts[2].strip().lower() == "log"
@@ -172,7 +180,7 @@ def default_range(pipeline: Any, node_id: str, name: str, list_field: str = "") 
         param = next((f for f in param.fields if f.name == list_field), None)
         current = (current or [{}])[0].get(list_field, getattr(param, "default", None))
     key = f"{node_id}.{list_field or name}"
-    base = dict(key=key, node_id=node_id, name=name, list_field=list_field)
+    base: dict[str, Any] = dict(key=key, node_id=node_id, name=name, list_field=list_field)
     if isinstance(param, P.Choice):
         return SearchParam(kind="choice", choices=list(param.choices), **base)
     if isinstance(param, P.Bool):
@@ -198,7 +206,7 @@ def default_range(pipeline: Any, node_id: str, name: str, list_field: str = "") 
 
 def searchable(pipeline: Any) -> list[tuple[str, str, str, P.Param]]:
     """(node, parameter, list field, spec) of every parameter a sweep can search, in pipeline order."""
-    found = []
+    found: list[tuple[str, str, str, P.Param]] = []
     for node in pipeline.nodes:
         spec = pipeline.spec(node.id)
         for param in spec.params if spec else ():

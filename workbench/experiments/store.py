@@ -9,6 +9,7 @@ version; :data:`MIGRATIONS` brings an older file forward in one transaction.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -335,7 +336,7 @@ class ExperimentStore:
         choices = ", ".join(r[0] for r in rows[:5])
         raise UserError(f"run {run_id!r} is ambiguous ({choices} …); give more of the id")
 
-    def curves(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    def curves(self, run_id: str) -> dict[str, builtins.list[dict[str, Any]]]:  # ``list`` is a method here
         row = self.db.execute("SELECT curves FROM runs WHERE run_id = ?", (self.get(run_id).run_id,))
         return json.loads(row.fetchone()[0] or "{}")
 

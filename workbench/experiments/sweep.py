@@ -237,11 +237,11 @@ class Sweep:
         return [_info(t, self.direction) for t in self.study().trials]
 
     def best(self) -> TrialInfo | None:
-        done = [t for t in self.trials() if t.state == "complete" and t.value is not None]
+        done = [(t.value, t) for t in self.trials() if t.state == "complete" and t.value is not None]
         if not done:
             return None
         pick = min if self.direction == "minimize" else max
-        return pick(done, key=lambda t: t.value)
+        return pick(done, key=lambda pair: pair[0])[1]
 
     def importances(self) -> dict[str, float]:
         """fANOVA importance of each searched parameter ({} until a few trials have completed)."""
@@ -311,10 +311,16 @@ class Sweep:
                 result.trials.append(info)
                 if on_trial is not None:
                     on_trial(info)
-                if info.state == "complete" and run is not None:
+                if info.state == "complete" and run is not None and info.value is not None:
                     best = result.best
-                    better = best is None or (
-                        info.value < best.value if self.direction == "minimize" else info.value > best.value
+                    better = (
+                        best is None
+                        or best.value is None
+                        or (
+                            info.value < best.value
+                            if self.direction == "minimize"
+                            else info.value > best.value
+                        )
                     )
                     if better:
                         result.best, result.best_run = info, run

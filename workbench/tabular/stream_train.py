@@ -103,7 +103,9 @@ class StreamSplit:
         if dataset.augmentations:
             raise UserError("prep.augment changes rows in memory; it cannot follow a streamed table")
         held = to_arrays(dataclasses.replace(dataset, train=dataset.train.iloc[:0]))
-        tensors = {k: torch.from_numpy(v).to(device) for k, v in held.items() if not k.endswith("_train")}
+        tensors: dict[str, Any] = {
+            k: torch.from_numpy(v).to(device) for k, v in held.items() if not k.endswith("_train")
+        }
         y_train = torch.from_numpy(self.train_targets(dataset)).to(device)
         x_train = TrainStream(self, list(dataset.chain), list(dataset.features))
         if log:
@@ -240,7 +242,7 @@ class TrainStream:
             while made < steps:
                 chunk = reader.next()
                 last = chunk is None
-                if not last:
+                if chunk is not None:
                     pending_x.append(chunk[0])
                     pending_i.append(chunk[1])
                     held += len(chunk[1])
