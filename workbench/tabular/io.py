@@ -206,6 +206,7 @@ def _read_json(path: Path, lines: bool, encoding: str, check: Check) -> pd.DataF
 def json_frame(text: str, name: str, lines: bool = False, check: Check | None = None) -> pd.DataFrame:
     """A table from JSON records, a dict of columns, ``{"data": [...]}`` or JSON Lines."""
     try:
+        records: Any  # parsed JSON: records, a dict of columns or {"data": [...]}, checked below
         if lines:
             records = []
             for number, line in enumerate(text.splitlines(), start=1):
