@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import params as P
 from workbench import ports
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import BUNDLE, DATASET, MODEL, REPORT, TABLE
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 _MODEL_IN = PortSpec("model", MODEL, help="A trained model (or an exported bundle).")
 _DATASET_IN = PortSpec("dataset", DATASET, help="The dataset the model was trained on (its splits).")
@@ -74,7 +77,7 @@ class EvaluateMetrics(NodeType):
         summary=("splits",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.evaluation.metrics import evaluate
 
         model = trained_model(inputs["model"])
@@ -137,7 +140,7 @@ class EvaluateImportance(NodeType):
         summary=("repeats", "scoring"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.evaluation.importance import model_importance
 
         report = model_importance(
@@ -190,7 +193,7 @@ class EvaluateSurrogate(NodeType):
         summary=("max_depth",),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         import pandas as pd
 
         from workbench.evaluation.surrogate import fit_surrogate

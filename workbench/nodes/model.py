@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench import params as P
 from workbench.engine import architectures
@@ -17,6 +17,9 @@ from workbench.export import reader as limits
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.paths import file_stamp
 from workbench.ports import MODEL_SPEC
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 MODEL_OUT = (PortSpec("model", MODEL_SPEC, help="The architecture; train.supervised builds and trains it."),)
 
@@ -32,7 +35,7 @@ class ArchitectureNode(NodeType):
 
     architecture: architectures.Architecture
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "model": model_spec(self.architecture.kind, self.architecture.config_from_params(ctx, params))
         }
@@ -129,7 +132,7 @@ class PretrainedModel(NodeType):
         summary=("source", "freeze"),
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         source = ctx.resolve_path(params["source"], must_exist=True)
         layers = [part.strip() for part in str(params.get("layers", "")).split(",") if part.strip()]
         config = {

@@ -11,13 +11,16 @@ report to the run (throttled progress, per-epoch metrics, log lines), and wraps 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.train_params import TRAIN_PARAMS, auto_batch_size, describe_auto
 from workbench.engine.train_params import default as setting_default
 from workbench.errors import UserError
 from workbench.nodes.base import NodeSpec, NodeType, PortSpec
 from workbench.ports import DATASET, HISTORY, MODEL, MODEL_SPEC
+
+if TYPE_CHECKING:
+    from workbench.execution.context import NodeContext
 
 __all__ = ["AUTO_MAX_EPOCHS", "NODE_TYPES", "NodeReporter", "SupervisedTrain", "auto_batch_size"]
 
@@ -55,7 +58,7 @@ class SupervisedTrain(NodeType):
         cacheable=True,
     )
 
-    def run(self, ctx: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: NodeContext, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from workbench.engine import device as dev
         from workbench.engine.callbacks import Checkpointer, StillImproving
         from workbench.engine.models import build_model, default_spec, head_for
@@ -178,7 +181,7 @@ class NodeReporter:
 
     def __init__(
         self,
-        ctx: Any,
+        ctx: NodeContext,
         n_test: int = 0,
         interval_s: float = 0.1,
         auto_epochs: bool = False,
