@@ -165,3 +165,24 @@ def test_cli_export_runs_the_pipeline_up_to_the_node(tmp_path: Path, monkeypatch
     assert manifest["fingerprints"]["pipeline"] and manifest["fingerprints"]["data"]
     assert "accuracy" in manifest["metrics"] and (tmp_path / "exported.zip").is_file()
     assert _cli("export", str(tmp_path / "iris.json"), "--node", "split", "-o", str(target)) == 1
+
+
+def test_the_export_node_records_what_the_bundle_was_made_from(tmp_path: Path) -> None:
+    """The export node's bundle names the node's own cache key as its pipeline fingerprint (it was always null:
+    the node looked for a fingerprint the context did not have)."""
+    from workbench import graph
+    from workbench.execution.executor import Executor
+    from workbench.registry import builtin_registry
+
+    pipeline = graph.Pipeline(builtin_registry())
+    pipeline.add("data.sample", "data", name="iris")
+    pipeline.add("data.split", "split", target="species")
+    pipeline.add("train.supervised", "train", epochs=2, device="cpu", threads=1)
+    pipeline.add("deploy.export", "export", path=str(tmp_path / "bundle"))
+    pipeline.connect("data.table", "split.table")
+    pipeline.connect("split.dataset", "train.dataset")
+    pipeline.connect("train.model", "export.model")
+    executor = Executor()
+    assert executor.run(pipeline).status == "ok"
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["fingerprints"]["pipeline"] == executor.fingerprints(pipeline)["export"]

@@ -76,9 +76,10 @@ def resolve_path(value: str | Path, base_dir: Path | None, must_exist: bool = Tr
 class NodeContext:
     """The view of the run that one node gets."""
 
-    def __init__(self, run: RunContext, node_id: str) -> None:
+    def __init__(self, run: RunContext, node_id: str, fingerprint: str = "") -> None:
         self.run = run
         self.node_id = node_id
+        self.fingerprint = fingerprint  # the node's cache key in this run ("" outside the executor)
         self._node_dir: Path | None = None
         self.artifacts: dict[str, Path] = {}
 

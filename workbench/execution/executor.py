@@ -386,7 +386,7 @@ class Executor:
         curves: dict[str, list[dict[str, Any]]],
     ) -> None:
         node_id = result.node_id
-        node_ctx = NodeContext(ctx, node_id)
+        node_ctx = NodeContext(ctx, node_id, result.fingerprint)
         ctx.emit(E.NodeStateChanged(node_id, E.RUNNING))
         began = time.perf_counter()
         final_metrics: dict[str, Any] = {}

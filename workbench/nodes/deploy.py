@@ -61,7 +61,7 @@ class DeployExport(NodeType):
         folder = (
             ctx.resolve_path(params["path"], must_exist=False) if params["path"] else ctx.node_dir / "bundle"
         )
-        fingerprint = getattr(ctx, "fingerprint", None)  # the node's cache key, if the context exposes it
+        fingerprint = ctx.fingerprint or None  # the node's cache key: what the bundle was made from
         from workbench.export.service import export_model
 
         bundle = export_model(
