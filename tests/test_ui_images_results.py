@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from test_images_core import bars  # noqa: E402
@@ -47,7 +47,7 @@ def _drop(widget, path: Path) -> bool:
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(path))])
     buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, data, buttons, keys)
+    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, data, buttons, keys)
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return enter.isAccepted()
