@@ -87,7 +87,27 @@ class IntEditor(Editor):
                 pass
 
 
-class TextEditor(Editor):
+class _CommitsText:
+    """Commits a line edit's text when it changed since the last commit or ``set_value`` (Enter, focus-out, a
+    column picked); text that does not convert is committed as typed (the form's coerce reports it inline)."""
+
+    edit: QLineEdit
+    convert: Callable[[str], Any]
+    commit: Commit
+    _last: str
+
+    def _finished(self) -> None:
+        text = self.edit.text()
+        if text != self._last:
+            self._last = text
+            try:
+                value = self.convert(text)
+            except ValueError:
+                value = text
+            self.commit(value)
+
+
+class TextEditor(_CommitsText, Editor):
     """Free text committed on Enter or focus-out; used for str, float, path and JSON fallbacks."""
 
     def __init__(self, spec: P.Param, commit: Commit, convert: Callable[[str], Any] = str) -> None:
@@ -100,16 +120,6 @@ class TextEditor(Editor):
 
     def _container(self) -> QWidget:
         return self.edit
-
-    def _finished(self) -> None:
-        text = self.edit.text()
-        if text != self._last:
-            self._last = text
-            try:
-                value = self.convert(text)
-            except ValueError:
-                value = text  # the form's coerce reports the problem inline
-            self.commit(value)
 
     def set_value(self, value: Any) -> None:
         text = self.format(value)
@@ -206,7 +216,7 @@ def _schema_tip(spec: P.Param, schema: dict[str, str] | None) -> str:
     return "\n".join(filter(None, [tooltip(spec), hint]))
 
 
-class ColumnEditor(Editor):
+class ColumnEditor(_CommitsText, Editor):
     """A drop-down of the upstream table's columns with kind icons (once the schema is known), still editable;
     picking a column commits it at once, typed text commits on Enter or focus-out."""
 
@@ -243,16 +253,6 @@ class ColumnEditor(Editor):
         with QSignalBlocker(self.box):
             self.box.setEditText(text)
         self._finished()
-
-    def _finished(self) -> None:
-        text = self.edit.text()
-        if text != self._last:
-            self._last = text
-            try:
-                value = self.convert(text)
-            except ValueError:
-                value = text
-            self.commit(value)
 
     def set_value(self, value: Any) -> None:
         text = "" if value is None else str(value)
