@@ -19,6 +19,7 @@ Run:  .venv/bin/python benchmarks/bench_images.py [--repeats 3] [--epochs 2] [--
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -31,14 +32,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-AUGMENT = {
-    "rotation": 10.0,
-    "scale_min": 0.9,
-    "translate": 0.05,
-    "hflip": 0.0,
-    "brightness": 0.0,
-    "contrast": 0.0,
-}
+# The digits example's own augmentation (read from the pipeline, so the two cannot drift apart).
+AUGMENT = next(
+    node["params"]
+    for node in json.loads((ROOT / "resources/examples/digits_images.pipeline.json").read_text())["nodes"]
+    if node["type"] == "prep.image_augment"
+)
 
 
 def files(folder: Path) -> tuple[list[str], np.ndarray, int]:
