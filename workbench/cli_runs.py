@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from workbench.errors import UserError
+from workbench.experiments.rows import format_value
 
 HEADLINE = ("val_accuracy", "accuracy", "val_r2", "r2", "best_val_loss", "baseline_accuracy", "baseline_r2")
 
@@ -187,13 +188,7 @@ def _export_mlflow(store: Any, args: argparse.Namespace) -> int:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | dict):
-        return json.dumps(value, separators=(",", ":"))[:40]
-    return str(value)
+    return format_value(value, 40)
 
 
 def _table(rows: list[list[str]]) -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import WorkbenchError
+from workbench.experiments.rows import format_value
 from workbench.experiments.store import ExperimentStore, RunRecord, differing_params, metric_direction
 
 METRIC_COLUMNS = ("val_accuracy", "accuracy", "baseline_accuracy", "val_r2", "r2", "baseline_r2", "val_rmse",
@@ -44,14 +45,7 @@ CHANGED = QColor(250, 204, 21, 90)  # highlighted changed parameter values
 SORT_ROLE = Qt.ItemDataRole.UserRole
 
 
-def fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+fmt = format_value  # the same text as ``workbench runs``
 
 
 class RunsModel(QAbstractTableModel):

@@ -138,3 +138,15 @@ def row_from_folder(folder: Path, registry: Any = None) -> dict[str, Any]:
         _read_json(folder / ANNOTATIONS),
         registry,
     )
+
+
+def format_value(value: Any, width: int | None = None) -> str:
+    """A run's metric or parameter as the Runs view and ``workbench runs`` show it; ``width`` cuts a list or
+    object parameter's JSON (a terminal table)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))[:width]
+    return str(value)
