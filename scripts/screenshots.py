@@ -62,15 +62,18 @@ def main() -> int:
         window.grab().save(str(path))
         written.append(path)
 
-    if args.runs:
-        runs_shots(window, shot, wait_until, out)
-        written += [out / "10-sweep.png"]
+    def finish() -> int:
         window.runner.shutdown()
         window.document.close()
         app.processEvents()
         for path in written:
             print(path)
         return 0
+
+    if args.runs:
+        runs_shots(window, shot, wait_until, out)
+        written += [out / "10-sweep.png"]
+        return finish()
 
     window.docks["log"].raise_()
     shot("01-empty-canvas")
@@ -95,12 +98,7 @@ def main() -> int:
     window.panels.data.show_column(36)
     shot("05-data")
 
-    window.runner.shutdown()
-    window.document.close()
-    app.processEvents()
-    for path in written:
-        print(path)
-    return 0
+    return finish()
 
 
 def runs_shots(window: Any, shot: Any, wait_until: Any, out: Path) -> None:
