@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer
 
 INTERVAL_MS = 100
@@ -50,7 +51,7 @@ def _window_gone(*_args: object) -> None:
     _state["windows"] = max(0, int(_state["windows"]) - 1)  # type: ignore[call-overload]
     if _state["windows"] == 0:
         timer = _state["timer"]
-        if isinstance(timer, QTimer):
+        if isinstance(timer, QTimer) and shiboken6.isValid(timer):  # at exit Qt may have deleted it already
             timer.stop()
         _state["timer"] = None
         if _state["was_enabled"]:
