@@ -54,6 +54,18 @@ def pipeline(path: Path, images: str, epochs: int = 3, extra_nodes=(), extra_lin
     return path
 
 
+def exported_bundle(root: Path, per_class: int, zip_too: bool = False) -> Path:
+    """Bars pictures → a tiny CNN (2 epochs) → an image bundle, through the real CLI; the bundle's folder."""
+    bars(root / "pics", per_class=per_class)
+    export = {"id": "export", "type": "deploy.export", "params": {"path": "bundle", "zip": zip_too},
+              "position": [800, 0]}  # fmt: skip
+    links = [{"from": ["train", "model"], "to": ["export", "model"]},
+             {"from": ["split", "dataset"], "to": ["export", "dataset"]}]  # fmt: skip
+    path = pipeline(root / "p.pipeline.json", "pics", epochs=2, extra_nodes=[export], extra_links=links)
+    assert cli_main(["run", str(path)]) == 0
+    return root / "bundle"
+
+
 class Ctx:
     def __init__(self) -> None:
         self.lines: list[str] = []

@@ -16,23 +16,13 @@ import pytest
 
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
-from test_images_core import bars, pipeline  # noqa: E402
-
-from workbench.cli import main as cli_main  # noqa: E402
+from test_images_core import bars, exported_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train a tiny CNN on bars (2 epochs) and export it through the real CLI, once for this module."""
-    root = tmp_path_factory.mktemp("images_export")
-    bars(root / "pics", per_class=16)
-    export = {"id": "export", "type": "deploy.export", "params": {"path": "bundle", "zip": False},
-              "position": [800, 0]}  # fmt: skip
-    links = [{"from": ["train", "model"], "to": ["export", "model"]},
-             {"from": ["split", "dataset"], "to": ["export", "dataset"]}]  # fmt: skip
-    path = pipeline(root / "p.pipeline.json", "pics", epochs=2, extra_nodes=[export], extra_links=links)
-    assert cli_main(["run", str(path)]) == 0
-    return root / "bundle"
+    return exported_bundle(tmp_path_factory.mktemp("images_export"), per_class=16)
 
 
 def test_onnx_takes_uint8_pixels_and_preprocessing_names_the_settings(bundle: Path) -> None:

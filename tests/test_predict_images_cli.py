@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("PIL")
-from test_images_core import bars, pipeline  # noqa: E402
+from test_images_core import bars, exported_bundle, pipeline  # noqa: E402
 
 from workbench.cli import main as cli_main  # noqa: E402
 
@@ -26,15 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CNN on bars (2 epochs), exported with its zip through the real CLI, once for this module."""
-    root = tmp_path_factory.mktemp("predict_images")
-    bars(root / "pics", per_class=12)
-    export = {"id": "export", "type": "deploy.export", "params": {"path": "bundle", "zip": True},
-              "position": [800, 0]}  # fmt: skip
-    links = [{"from": ["train", "model"], "to": ["export", "model"]},
-             {"from": ["split", "dataset"], "to": ["export", "dataset"]}]  # fmt: skip
-    path = pipeline(root / "p.pipeline.json", "pics", epochs=2, extra_nodes=[export], extra_links=links)
-    assert cli_main(["run", str(path)]) == 0
-    return root / "bundle"
+    return exported_bundle(tmp_path_factory.mktemp("predict_images"), per_class=12, zip_too=True)
 
 
 @pytest.fixture
